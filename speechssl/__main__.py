@@ -1,0 +1,3 @@
+from speechssl.cli import main
+
+main()

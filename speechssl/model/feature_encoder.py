@@ -1,0 +1,142 @@
+"""Convolutional feature encoder: raw waveform -> ~49 Hz feature frames, with lengths.
+
+Padding never changes a valid frame: each conv output frame inside the valid length only sees
+valid samples, and the one norm that pools over time (the "group" norm after conv 0, a
+per-channel instance norm) takes its statistics over valid frames only. This is what makes a
+padded batch of a group-norm BASE model equal to running each utterance alone, which fairseq,
+transformers and torchaudio do not give (peers.md §3.4).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from speechssl.config import ConvSpec, FeatureEncoderConfig
+
+
+def conv_output_lengths(lengths: torch.Tensor, conv_layers: ConvSpec) -> torch.Tensor:
+    """Valid output frames per utterance: ``floor((L - k) / s) + 1`` per layer, never below 0."""
+    for _, kernel, stride in conv_layers:
+        lengths = (torch.div(lengths - kernel, stride, rounding_mode="floor") + 1).clamp(min=0)
+    return lengths
+
+
+def conv_output_length(num_samples: int, conv_layers: ConvSpec) -> int:
+    """The same as :func:`conv_output_lengths` for one Python int (static shapes)."""
+    for _, kernel, stride in conv_layers:
+        num_samples = max((num_samples - kernel) // stride + 1, 0)
+    return num_samples
+
+
+def lengths_to_padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """``(B,)`` lengths -> ``(B, max_len)`` bool, True on padded positions."""
+    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
+
+
+class GradMultiply(torch.autograd.Function):
+    """Identity forward; scales the gradient (fairseq's feature_grad_mult)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.scale, None
+
+
+class MaskedInstanceNorm(nn.Module):
+    """GroupNorm with one group per channel, with statistics over valid frames only, in fp32.
+
+    State-dict compatible with ``nn.GroupNorm(C, C)`` (``weight``, ``bias``).
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """x: ``(B, C, T)``; valid: ``(B, 1, T)`` float, 1 on valid frames."""
+        xf = x.float()
+        count = valid.sum(-1, keepdim=True).clamp(min=1.0)  # (B, 1, 1)
+        mean = (xf * valid).sum(-1, keepdim=True) / count  # (B, C, 1)
+        var = ((xf - mean) * valid).pow(2).sum(-1, keepdim=True) / count
+        y = (xf - mean) * torch.rsqrt(var + self.eps)
+        y = y * self.weight[None, :, None] + self.bias[None, :, None]
+        return y.to(x.dtype)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over channels of a ``(B, C, T)`` tensor, in fp32 (fairseq Fp32LayerNorm)."""
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        y = F.layer_norm(x.transpose(1, 2).float(), self.normalized_shape, self.weight, self.bias, self.eps)
+        return y.transpose(1, 2).to(x.dtype)  # (B, T, C) -> (B, C, T)
+
+
+class ConvBlock(nn.Module):
+    """Conv1d (no padding) -> [norm] -> GELU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, bias: bool, norm: nn.Module | None):
+        super().__init__()
+        self.spec = ((out_channels, kernel, stride),)
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel, stride=stride, bias=bias)
+        nn.init.kaiming_normal_(self.conv.weight)
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: ``(B, C_in, S)``, lengths ``(B,)`` -> ``(B, C_out, S')``, ``(B,)``."""
+        x = self.conv(x)
+        lengths = conv_output_lengths(lengths, self.spec)
+        if self.norm is not None:
+            valid = (torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]).to(torch.float32)
+            x = self.norm(x, valid[:, None, :])
+        return F.gelu(x), lengths
+
+
+class FeatureEncoder(nn.Module):
+    """The conv stack of wav2vec 2.0 (fairseq ConvFeatureExtractionModel)."""
+
+    def __init__(self, cfg: FeatureEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        blocks, in_channels = [], 1
+        for i, (channels, kernel, stride) in enumerate(cfg.conv_layers):
+            if cfg.norm == "layer":
+                norm = ChannelLayerNorm(channels)
+            elif i == 0:
+                norm = MaskedInstanceNorm(channels)
+            else:
+                norm = None
+            blocks.append(ConvBlock(in_channels, channels, kernel, stride, cfg.conv_bias, norm))
+            in_channels = channels
+        self.conv_layers = nn.ModuleList(blocks)
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            waveform: ``(batch, samples)``, zero-padded past ``lengths``.
+            lengths: ``(batch,)`` valid samples.
+
+        Returns:
+            features ``(batch, frames, channels)`` (padded frames hold garbage; use the lengths),
+            frame lengths ``(batch,)``.
+        """
+        x = waveform.unsqueeze(1)  # (B, S) -> (B, 1, S)
+        mult = self.cfg.feature_grad_mult
+        if mult > 0:
+            for block in self.conv_layers:
+                x, lengths = block(x, lengths)
+            if mult != 1.0 and torch.is_grad_enabled():
+                x = GradMultiply.apply(x, mult)
+        else:
+            # feature_grad_mult == 0 freezes the conv stack (fine-tuning): no graph at all.
+            with torch.no_grad():
+                for block in self.conv_layers:
+                    x, lengths = block(x, lengths)
+        return x.transpose(1, 2), lengths  # (B, C, T) -> (B, T, C)

@@ -1,0 +1,88 @@
+"""speechssl's own model format: a directory with ``speechssl.json`` and ``model.safetensors``.
+
+The JSON holds the model kind and the full config, so a saved model rebuilds itself alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import safetensors.torch
+import torch
+from torch import nn
+
+from speechssl import __version__
+from speechssl.config import Wav2Vec2Config
+from speechssl.model import Wav2Vec2Encoder, Wav2Vec2ForCTC, Wav2Vec2ForPretraining
+
+Model = Union[Wav2Vec2Encoder, Wav2Vec2ForPretraining, Wav2Vec2ForCTC]
+
+MODEL_KINDS: dict[str, type[nn.Module]] = {
+    "encoder": Wav2Vec2Encoder,
+    "pretraining": Wav2Vec2ForPretraining,
+    "ctc": Wav2Vec2ForCTC,
+}
+META_FILE = "speechssl.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def model_kind(model: nn.Module) -> str:
+    for kind, cls in MODEL_KINDS.items():
+        if type(model) is cls:
+            return kind
+    raise TypeError(f"not a speechssl model: {type(model).__name__}")
+
+
+def build_model(kind: str, cfg: Wav2Vec2Config) -> Model:
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(MODEL_KINDS)}")
+    return MODEL_KINDS[kind](cfg)
+
+
+def save_model(model: Model, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (config + safetensors weights) to ``directory``; ``extra`` is kept in the JSON."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    safetensors.torch.save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    meta = {"format": "speechssl", "version": __version__, "kind": model_kind(model), "config": model.cfg.to_dict()}
+    meta.update(extra or {})
+    (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return directory
+
+
+def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
+    return json.loads((Path(directory) / META_FILE).read_text())
+
+
+def load_native(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> Model:
+    meta = read_meta(directory)
+    model = build_model(meta["kind"], Wav2Vec2Config.from_dict(meta["config"]))
+    state = safetensors.torch.load_file(str(Path(directory) / WEIGHTS_FILE), device=str(map_location))
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Model:
+    """Load a speechssl directory, a Hugging Face wav2vec 2.0 directory or a fairseq ``.pt`` file.
+
+    The model comes back in eval mode.
+    """
+    path = Path(path)
+    if path.is_dir() and (path / META_FILE).exists():
+        return load_native(path, map_location)
+    if path.is_dir() and (path / "config.json").exists():
+        from speechssl.convert.huggingface import load_huggingface
+
+        return load_huggingface(path).to(map_location)
+    if path.is_file():
+        from speechssl.convert.fairseq import load_fairseq
+
+        return load_fairseq(path).model.to(map_location)
+    raise FileNotFoundError(
+        f"{path}: not a speechssl model directory ({META_FILE}), a Hugging Face directory (config.json) "
+        "or a fairseq checkpoint file"
+    )
