@@ -331,5 +331,10 @@ def load_fairseq(path: str | os.PathLike, dictionary: str | os.PathLike | None =
         cfg = config_from_fairseq(model_cfg, task_cfg, criterion_cfg)
         kind, rules = "pretraining", PRETRAINING_RULES
     model = build_model(kind, cfg)
-    model.load_state_dict(to_ours(state, rules, what=f"fairseq ({path})"), strict=True)
+    missing, unexpected = model.load_state_dict(to_ours(state, rules, what=f"fairseq ({path})"), strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: weights do not fit the checkpoint's config: {len(missing)} missing "
+            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})"
+        )
     return FairseqImport(model.eval(), vocab)

@@ -248,7 +248,10 @@ def load_huggingface(directory: str | os.PathLike) -> Model:
     missing, unexpected = model.load_state_dict(ours, strict=False)
     allowed_missing = {k for k in missing if k.endswith("mask_embedding")}
     if set(missing) - allowed_missing or unexpected:
-        raise ValueError(f"{directory}: weights do not fit the config: missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"{directory}: weights do not fit config.json: {len(missing)} missing (e.g. {missing[:3]}), "
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})"
+        )
     return model.eval()
 
 

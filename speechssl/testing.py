@@ -1,0 +1,34 @@
+"""Factories for tests and examples: small configs in each architecture style and padded batches."""
+
+from __future__ import annotations
+
+import torch
+
+from speechssl import config
+from speechssl.config import Wav2Vec2Config
+
+
+def base_style(num_layers: int = 2, **overrides) -> Wav2Vec2Config:
+    """BASE architecture (group norm, post-LN, 512-channel conv, 768-dim) with fewer layers."""
+    return config.override(config.base(), {"transformer.num_layers": num_layers, **overrides})
+
+
+def large_style(num_layers: int = 2, **overrides) -> Wav2Vec2Config:
+    """LARGE architecture (layer norm + conv bias, pre-LN) at a reduced width."""
+    small = {
+        "transformer.num_layers": num_layers,
+        "transformer.embed_dim": 256,
+        "transformer.num_heads": 4,
+        "transformer.ffn_dim": 512,
+        "final_dim": 128,
+    }
+    return config.override(config.large(), {**small, **overrides})
+
+
+def random_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A zero-padded ``(B, max(lengths))`` batch of noise-like audio and its ``(B,)`` lengths."""
+    g = torch.Generator().manual_seed(seed)
+    waveform = torch.zeros(len(lengths), max(lengths))
+    for i, n in enumerate(lengths):
+        waveform[i, :n] = torch.randn(n, generator=g) * 0.1
+    return waveform, torch.tensor(lengths)
