@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from speechssl.model.keyed_noise import NEGATIVES_STREAM, TIME_MASK_STREAM, uniform
+
 
 def compute_span_mask(
     shape: tuple[int, int],
@@ -26,6 +28,8 @@ def compute_span_mask(
     *,
     device: torch.device | str | None = None,
     generator: torch.Generator | None = None,
+    row_keys: torch.Tensor | None = None,
+    stream: int = TIME_MASK_STREAM,
 ) -> torch.Tensor:
     """Random spans of ``span`` positions, fairseq ``compute_mask_indices`` semantics (static lengths).
 
@@ -39,6 +43,10 @@ def compute_span_mask(
         prob: ``mask_prob`` (expected fraction of positions that *start* a span, times ``span``).
         span: span length M.
         min_masks: minimum number of span starts per row.
+        generator: the RNG to draw from (default: the global one), unless ``row_keys`` is given.
+        row_keys: ``(batch,)`` int64 utterance keys: each row's mask then depends only on its
+            key and length (see :mod:`speechssl.model.keyed_noise`).
+        stream: noise stream for keyed draws (uses ``stream`` and ``stream + 1``).
 
     Returns:
         ``(batch, positions)`` bool, True where masked.
@@ -48,7 +56,7 @@ def compute_span_mask(
         lengths = torch.full((B,), T, device=device, dtype=torch.long)
     if prob <= 0.0 and min_masks <= 0:
         return torch.zeros(B, T, dtype=torch.bool, device=lengths.device)
-    starts = span_starts(shape, lengths, prob, span, min_masks, generator=generator)
+    starts = span_starts(shape, lengths, prob, span, min_masks, generator=generator, row_keys=row_keys, stream=stream)
     return spans_to_mask(starts, span, lengths)
 
 
@@ -60,18 +68,21 @@ def span_starts(
     min_masks: int,
     *,
     generator: torch.Generator | None = None,
+    row_keys: torch.Tensor | None = None,
+    stream: int = TIME_MASK_STREAM,
 ) -> torch.Tensor:
     """``(batch, positions)`` bool: where spans start (see :func:`compute_span_mask`)."""
     B, T = shape
     device, lengths = lengths.device, lengths.long()
     positions = torch.arange(T, device=device)
     # Probabilistic rounding of the expected number of starts (fairseq: int(p*L/M + rand)).
-    num_spans = torch.floor(prob * lengths / span + torch.rand(B, device=device, generator=generator)).long()
+    rounding = uniform((B,), device=device, generator=generator, row_keys=row_keys, stream=stream)
+    num_spans = torch.floor(prob * lengths / span + rounding).long()
     num_spans = num_spans.clamp(min=min_masks)
     # Starts come from [0, L - span), widened to n + 1 candidates for short rows (as fairseq).
     num_candidates = torch.maximum(lengths - span, num_spans + 1)
     # Choice without replacement = the n smallest of i.i.d. uniform keys among the candidates.
-    keys = torch.rand(B, T, device=device, generator=generator)
+    keys = uniform((B, T), device=device, generator=generator, row_keys=row_keys, stream=stream + 1)
     keys = keys.masked_fill(positions[None, :] >= num_candidates[:, None], 2.0)
     order = keys.argsort(dim=1)  # (B, T): positions sorted by key
     chosen = positions[None, :] < num_spans[:, None]  # the first n of each sorted row
@@ -87,7 +98,13 @@ def spans_to_mask(starts: torch.Tensor, span: int, lengths: torch.Tensor) -> tor
     return (started - before > 0) & valid
 
 
-def sample_negatives(mask: torch.Tensor, num_negatives: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_negatives(
+    mask: torch.Tensor,
+    num_negatives: int,
+    *,
+    generator: torch.Generator | None = None,
+    row_keys: torch.Tensor | None = None,
+) -> torch.Tensor:
     """K distractor frames per frame, uniform over the *other* masked frames of the same utterance.
 
     fairseq semantics (``sample_negatives``, no cross-sample negatives): draws are with
@@ -100,6 +117,7 @@ def sample_negatives(mask: torch.Tensor, num_negatives: int, *, generator: torch
     Args:
         mask: ``(batch, frames)`` bool time mask.
         num_negatives: K.
+        generator, row_keys: the noise source, as for :func:`compute_span_mask`.
 
     Returns:
         ``(batch, frames, K)`` long frame indices into the same utterance.
@@ -111,7 +129,8 @@ def sample_negatives(mask: torch.Tensor, num_negatives: int, *, generator: torch
     # Masked frames first, in time order: pool[b, j] is the frame of the j-th masked frame.
     pool = torch.argsort((~mask).to(torch.int32), dim=1, stable=True)
     others = (count - 1).clamp(min=1)[:, None, None]  # (B, 1, 1)
-    draws = (torch.rand(B, T, K, device=mask.device, generator=generator) * others).long()
+    noise = uniform((B, T, K), device=mask.device, generator=generator, row_keys=row_keys, stream=NEGATIVES_STREAM)
+    draws = (noise * others).long()
     draws = torch.minimum(draws, others - 1)  # guard the float rounding at the top of [0, 1)
     draws = draws + (draws >= rank[..., None]).long()  # skip the target itself
     draws = torch.minimum(draws, (count - 1).clamp(min=0)[:, None, None])

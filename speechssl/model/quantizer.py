@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechssl.model.keyed_noise import GUMBEL_STREAM, uniform
+
 
 @dataclass
 class QuantizerOutput:
@@ -44,18 +46,25 @@ class GumbelQuantizer(nn.Module):
         nn.init.zeros_(self.weight_proj.bias)
         self.codevectors = nn.Parameter(torch.rand(1, num_groups * num_vars, dim // num_groups))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, temperature: float | torch.Tensor) -> QuantizerOutput:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        temperature: float | torch.Tensor,
+        row_keys: torch.Tensor | None = None,
+    ) -> QuantizerOutput:
         """
         Args:
             x: ``(batch, frames, input_dim)`` features to quantize.
             mask: ``(batch, frames)`` bool, the frames whose statistics count (the masked ones).
             temperature: Gumbel-softmax temperature (training only).
+            row_keys: ``(batch,)`` utterance keys for the Gumbel noise; global RNG when None.
         """
         B, T, _ = x.shape
         G, V = self.num_groups, self.num_vars
         logits = self.weight_proj(x).float().view(B, T, G, V)
         if self.training:
-            one_hot = F.gumbel_softmax(logits, tau=temperature, hard=True)  # (B, T, G, V)
+            one_hot = straight_through_gumbel(logits, temperature, row_keys)  # (B, T, G, V)
         else:
             one_hot = F.one_hot(logits.argmax(-1), V).to(logits.dtype)
         codes = one_hot.argmax(-1)  # (B, T, G)
@@ -65,3 +74,14 @@ class GumbelQuantizer(nn.Module):
         entries = self.codevectors.view(G, V, -1).to(x.dtype)  # (1, G*V, d) -> (G, V, d)
         quantized = torch.einsum("btgv,gvd->btgd", one_hot.to(x.dtype), entries).reshape(B, T, -1)
         return QuantizerOutput(quantized, codes, code_ppl, prob_ppl)
+
+
+def straight_through_gumbel(logits: torch.Tensor, temperature: float | torch.Tensor, row_keys: torch.Tensor | None) -> torch.Tensor:
+    """Hard one-hot sample of ``softmax((logits + Gumbel noise) / tau)`` whose gradient is the
+    soft sample's (``F.gumbel_softmax(hard=True)``), with noise that may be keyed per utterance."""
+    u = uniform(tuple(logits.shape), device=logits.device, row_keys=row_keys, stream=GUMBEL_STREAM)
+    exponential = -torch.log(u.clamp(min=1e-10))  # u in [0, 1): Exp(1) noise, finite
+    gumbel = -torch.log(exponential.clamp(min=1e-10))
+    soft = torch.softmax((logits + gumbel) / temperature, dim=-1)
+    hard = F.one_hot(soft.argmax(-1), logits.shape[-1]).to(soft.dtype)
+    return hard - soft.detach() + soft

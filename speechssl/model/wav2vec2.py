@@ -15,6 +15,7 @@ from speechssl.model.feature_encoder import (
     conv_output_lengths,
     lengths_to_padding_mask,
 )
+from speechssl.model.keyed_noise import CHANNEL_MASK_STREAM
 from speechssl.model.masking import compute_span_mask, sample_negatives
 from speechssl.model.quantizer import GumbelQuantizer
 from speechssl.model.transformer import Transformer
@@ -26,7 +27,7 @@ class EncoderOutput:
     lengths: torch.Tensor  # (B,) valid frames
     padding_mask: torch.Tensor  # (B, T) bool, True on padded frames
     features: torch.Tensor  # (B, T, C) LayerNorm'd conv features, before projection and masking
-    feature_penalty: torch.Tensor  # scalar: mean squared conv output over valid frames
+    feature_penalty: torch.Tensor  # (B,) mean squared conv output over each utterance's valid frames
     hidden_states: list[torch.Tensor] = field(default_factory=list)  # input of layer 1, then each layer's output
 
 
@@ -100,8 +101,9 @@ class Wav2Vec2Encoder(nn.Module):
         waveform, lengths = self.check_inputs(waveform, lengths)
         conv, frame_lengths = self.feature_encoder(waveform, lengths)  # (B, T, C), (B,)
         padding_mask = lengths_to_padding_mask(frame_lengths, conv.shape[1])  # (B, T)
-        valid = (~padding_mask).unsqueeze(-1).to(torch.float32)
-        feature_penalty = (conv.float().pow(2) * valid).sum() / (valid.sum() * conv.shape[-1]).clamp(min=1.0)
+        valid = (~padding_mask).to(torch.float32)  # (B, T)
+        per_frame = conv.float().pow(2).mean(-1)  # (B, T)
+        feature_penalty = (per_frame * valid).sum(1) / valid.sum(1).clamp(min=1.0)  # (B,)
 
         features = self.feature_norm(conv)  # (B, T, C)
         x = self.dropout_input(self.projection(features))  # (B, T, E)
@@ -121,7 +123,7 @@ class PretrainingOutput:
     loss: torch.Tensor  # contrastive + diversity_weight * diversity + penalty_weight * feature_penalty
     contrastive_loss: torch.Tensor  # sum over masked frames of the InfoNCE cross-entropy (nats)
     diversity_loss: torch.Tensor  # (GV - prob_perplexity) / GV * num_masked
-    feature_penalty: torch.Tensor  # mean squared conv output * num_masked
+    feature_penalty: torch.Tensor  # sum over utterances of mean squared conv output * its masked frames
     num_masked: torch.Tensor  # masked frames (the sample size)
     num_correct: torch.Tensor  # masked frames whose positive has the top logit (not a tie of all)
     num_frames: torch.Tensor  # valid frames
@@ -198,6 +200,7 @@ class Wav2Vec2ForPretraining(nn.Module):
         num_updates: int = 0,
         time_mask: torch.Tensor | None = None,
         negatives: torch.Tensor | None = None,
+        utterance_keys: torch.Tensor | None = None,
     ) -> PretrainingOutput:
         """
         Args:
@@ -206,6 +209,8 @@ class Wav2Vec2ForPretraining(nn.Module):
             num_updates: optimizer updates so far; sets the Gumbel temperature.
             time_mask: ``(batch, frames)`` bool; drawn on the device when None.
             negatives: ``(batch, frames, K)`` frame indices; drawn on the device when None.
+            utterance_keys: ``(batch,)`` int64; when given, every random draw of an utterance
+                (mask, negatives, Gumbel noise) depends on its key alone, not on its batch.
         """
         cfg = self.cfg
         waveform, lengths = self.encoder.check_inputs(waveform, lengths)
@@ -213,22 +218,29 @@ class Wav2Vec2ForPretraining(nn.Module):
         if time_mask is None:
             frame_lengths = self.encoder.frame_lengths(lengths)
             m = cfg.masking
-            time_mask = compute_span_mask((B, T), frame_lengths, m.time_prob, m.time_length, m.time_min_masks)
+            time_mask = compute_span_mask(
+                (B, T), frame_lengths, m.time_prob, m.time_length, m.time_min_masks, row_keys=utterance_keys
+            )
         out = self.encoder(waveform, lengths, time_mask=time_mask)
         time_mask = time_mask & ~out.padding_mask  # a caller's mask may not cover padding either
 
-        quantized = self.quantizer(self.dropout_features(out.features), time_mask, cfg.quantizer.temperature(num_updates))
+        temperature = cfg.quantizer.temperature(num_updates)
+        quantized = self.quantizer(self.dropout_features(out.features), time_mask, temperature, utterance_keys)
         targets = self.project_q(quantized.quantized)  # (B, T, final_dim)
         context = self.final_proj(out.context)  # (B, T, final_dim)
         if negatives is None:
-            negatives = sample_negatives(time_mask, cfg.num_negatives)
+            negatives = sample_negatives(time_mask, cfg.num_negatives, row_keys=utterance_keys)
         logits, neg_is_pos = contrastive_logits(context, targets, negatives, quantized.codes, cfg.logit_temp)
         contrastive, num_correct = contrastive_loss_terms(logits, time_mask)
 
-        num_masked = time_mask.sum()
+        masked_per_utterance = time_mask.sum(1)  # (B,)
+        num_masked = masked_per_utterance.sum()
         num_vars = cfg.quantizer.num_groups * cfg.quantizer.num_vars
+        # Perplexity is a statistic of the whole (per-device) batch, as in fairseq.
         diversity = (num_vars - quantized.prob_perplexity) / num_vars * num_masked
-        penalty = out.feature_penalty * num_masked
+        # Weighted per utterance so the term adds up over micro-batches and ranks; for fairseq's
+        # equal-length, equal-count batches this is its batch mean times the sample size.
+        penalty = (out.feature_penalty * masked_per_utterance).sum()
         loss = contrastive + cfg.diversity_weight * diversity + cfg.feature_penalty_weight * penalty
         return PretrainingOutput(
             loss=loss,
@@ -268,12 +280,18 @@ class Wav2Vec2ForCTC(nn.Module):
         nn.init.zeros_(self.ctc_head.bias)
 
     def forward(
-        self, waveform: torch.Tensor, lengths: torch.Tensor | None = None, *, output_hidden_states: bool = False
+        self,
+        waveform: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        *,
+        output_hidden_states: bool = False,
+        utterance_keys: torch.Tensor | None = None,
     ) -> CTCOutput:
         """
         Args:
             waveform: ``(batch, samples)`` zero-padded audio.
             lengths: ``(batch,)`` valid samples, or None.
+            utterance_keys: ``(batch,)`` int64 keys for the masks (see the pretraining model).
 
         In training mode, time and channel spans are masked as ``cfg.masking`` sets (SpecAugment
         in the feature space, as fairseq fine-tuning does).
@@ -285,11 +303,14 @@ class Wav2Vec2ForCTC(nn.Module):
             if m.time_prob > 0:
                 frame_lengths = self.encoder.frame_lengths(lengths)
                 T = self.encoder.num_frames(waveform.shape[1])
-                time_mask = compute_span_mask((B, T), frame_lengths, m.time_prob, m.time_length, m.time_min_masks)
+                time_mask = compute_span_mask(
+                    (B, T), frame_lengths, m.time_prob, m.time_length, m.time_min_masks, row_keys=utterance_keys
+                )
             if m.channel_prob > 0:
                 channels = (B, self.cfg.transformer.embed_dim)
                 channel_mask = compute_span_mask(
-                    channels, None, m.channel_prob, m.channel_length, m.channel_min_masks, device=waveform.device
+                    channels, None, m.channel_prob, m.channel_length, m.channel_min_masks,
+                    device=waveform.device, row_keys=utterance_keys, stream=CHANNEL_MASK_STREAM,
                 )
         out = self.encoder(
             waveform, lengths, time_mask=time_mask, channel_mask=channel_mask, output_hidden_states=output_hidden_states

@@ -93,3 +93,30 @@ def test_generator_makes_draws_reproducible():
     b = compute_span_mask((4, 200), torch.tensor([200, 150, 100, 50]), 0.65, 10, 2, generator=g2)
     assert torch.equal(a, b)
     assert torch.equal(sample_negatives(a, 10, generator=g1), sample_negatives(b, 10, generator=g2))
+
+
+def test_keyed_noise_is_uniform_and_depends_only_on_the_key():
+    from speechssl.model.keyed_noise import combine_keys, keyed_uniform
+
+    keys = combine_keys(42, 7, torch.arange(4000))
+    u = keyed_uniform(keys, (100,), stream=1)
+    assert u.shape == (4000, 100) and u.min() >= 0 and u.max() < 1
+    assert u.mean().item() == pytest.approx(0.5, abs=0.005)
+    hist = torch.histc(u, bins=10, min=0, max=1) / u.numel()
+    assert torch.allclose(hist, torch.full((10,), 0.1), atol=0.003)
+    # a row's noise does not depend on the rest of the batch; streams are independent
+    torch.testing.assert_close(keyed_uniform(keys[5:6], (100,), 1)[0], u[5])
+    assert abs(torch.corrcoef(torch.stack([u.flatten(), keyed_uniform(keys, (100,), 2).flatten()]))[0, 1]) < 0.01
+
+
+def test_keyed_masks_and_negatives_do_not_depend_on_the_batch():
+    keys = torch.tensor([11, 22, 33])
+    lengths = torch.tensor([300, 200, 120])
+    mask = compute_span_mask((3, 300), lengths, 0.65, 10, 2, row_keys=keys)
+    negatives = sample_negatives(mask, 30, row_keys=keys)
+    for b in range(3):
+        L = lengths[b]
+        alone = compute_span_mask((1, L), lengths[b : b + 1], 0.65, 10, 2, row_keys=keys[b : b + 1])
+        assert torch.equal(alone[0], mask[b, :L])
+        assert torch.equal(sample_negatives(alone, 30, row_keys=keys[b : b + 1])[0], negatives[b, :L])
+    assert mask.float()[0].mean() == pytest.approx(0.49, abs=0.1)

@@ -178,3 +178,31 @@ def test_masking_negatives_and_loss_compile_fullgraph():
     traced = compiled(frame_lengths, context, targets, codes)
     for a, b in zip(eager, traced):
         torch.testing.assert_close(a, b)
+
+
+def test_straight_through_gumbel_samples_the_softmax_and_passes_its_gradient():
+    from speechssl.model.quantizer import straight_through_gumbel
+
+    torch.manual_seed(0)
+    logits = torch.tensor([1.0, 0.0, -1.0, 2.0]).repeat(20000, 1).requires_grad_()
+    sample = straight_through_gumbel(logits, 0.5, None)
+    assert torch.equal(sample.detach().sum(-1), torch.ones(20000))
+    freq = sample.detach().mean(0)
+    torch.testing.assert_close(freq, torch.softmax(logits[0].detach(), -1), atol=0.015, rtol=0)
+    (sample * torch.arange(4.0)).sum().backward()
+    assert logits.grad.abs().sum() > 0
+
+
+def test_keyed_pretraining_loss_of_a_batch_is_the_sum_of_its_utterances():
+    cfg = config.override(config.tiny(), {"transformer.dropout": 0.0, "transformer.attention_dropout": 0.0,
+                                          "dropout_input": 0.0, "dropout_features": 0.0})
+    torch.manual_seed(0)
+    model = Wav2Vec2ForPretraining(cfg).train()
+    lengths = [16000, 10000]
+    waveform, lens = random_batch(lengths)
+    keys = torch.tensor([101, 202])
+    with torch.no_grad():
+        batched = model(waveform, lens, utterance_keys=keys)
+        singles = [model(waveform[b : b + 1, :n], utterance_keys=keys[b : b + 1]) for b, n in enumerate(lengths)]
+    for name in ("contrastive_loss", "feature_penalty", "num_masked", "num_correct"):
+        torch.testing.assert_close(getattr(batched, name), sum(getattr(s, name) for s in singles), rtol=1e-5, atol=1e-4)
