@@ -31,12 +31,13 @@ def normalize_waveform(waveform: torch.Tensor, lengths: torch.Tensor | None = No
     return out.squeeze(0) if squeeze else out
 
 
-def load_audio(source, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+def load_audio(source, sample_rate: int = SAMPLE_RATE, normalize: bool = False) -> torch.Tensor:
     """Audio file path, numpy array or tensor -> float32 mono ``(samples,)`` at ``sample_rate``.
 
     Arrays and tensors are taken to be at ``sample_rate`` already; ``(channels, samples)`` input
-    is averaged to mono. Files are read with soundfile (wav, flac, ogg, mp3, ...), downmixed and
-    resampled. Errors name the file.
+    is averaged to mono. Files are read with soundfile (wav, flac, ogg, mp3; 8 to 32 bit),
+    downmixed and resampled. ``normalize`` gives zero mean and unit variance (the input of
+    layer-norm models such as LARGE). Errors are ``ValueError`` naming the file.
     """
     import numpy as np
 
@@ -50,7 +51,7 @@ def load_audio(source, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
         audio = audio.mean(0)
     if audio.dim() != 1:
         raise ValueError(f"audio must be (samples,) or (channels, samples), got shape {tuple(audio.shape)}")
-    return audio
+    return normalize_waveform(audio) if normalize else audio
 
 
 def _read_file(path: str, sample_rate: int) -> torch.Tensor:

@@ -152,10 +152,10 @@ class Wav2Vec2Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Wav2Vec2Config":
-        return _from_dict(cls, data)
+        return dataclass_from_dict(cls, data)
 
 
-def _from_dict(cls: type, data: dict[str, Any]) -> Any:
+def dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Build a (nested) dataclass from a plain dict, rejecting unknown keys by name."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -166,7 +166,7 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
     for name, value in data.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            value = _from_dict(hint, value)
+            value = dataclass_from_dict(hint, value)
         elif isinstance(value, list):
             value = _to_tuple(value)
         kwargs[name] = value

@@ -1,0 +1,108 @@
+"""Run configuration: the model config plus data, optimization and bookkeeping settings.
+
+A run is a :class:`RunConfig` from a preset or a recipe function plus dotted overrides
+(``optim.lr=1e-4``); the resolved config is written to ``<output_dir>/config.json`` and into
+every checkpoint. Defaults are fairseq's BASE pretraining recipe (spec §5-6).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from speechssl import config as model_config
+from speechssl.config import Wav2Vec2Config, dataclass_from_dict, override
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_manifest: str = ""
+    valid_manifest: str = ""
+    max_tokens: int = 1_400_000  # padded samples per batch per process (fairseq max_tokens)
+    max_sample_size: int = 250_000  # longer utterances are randomly cropped (15.6 s)
+    min_sample_size: int = 32_000  # shorter utterances are skipped (2 s)
+    max_batch_size: int | None = None
+    num_workers: int = 1  # DataLoader processes reading audio
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    weight_decay: float = 0.01  # decoupled (AdamW), on every parameter as in fairseq
+    schedule: Literal["polynomial", "tri_stage"] = "polynomial"
+    warmup_updates: int = 32_000
+    max_updates: int = 400_000
+    end_lr: float = 0.0
+    power: float = 1.0  # polynomial decay power (1 = linear)
+    phase_ratio: tuple[float, float, float] = (0.1, 0.4, 0.5)  # tri-stage warmup/hold/decay
+    init_lr_scale: float = 0.01  # tri-stage
+    final_lr_scale: float = 0.05  # tri-stage
+    update_freq: int = 1  # micro-batches accumulated per update
+    clip_norm: float = 0.0  # 0 disables clipping (fairseq's default for pretraining)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: Wav2Vec2Config = field(default_factory=Wav2Vec2Config)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    seed: int = 1
+    device: str = "auto"  # auto: cuda when available (the local rank's GPU), else cpu
+    log_interval: int = 50
+    validate_interval: int = 1000
+    save_interval: int = 1000
+    keep_last: int = 3  # periodic checkpoints kept besides "best"
+    max_nonfinite: int = 10  # consecutive skipped (non-finite) updates before the run stops
+    collapse_check_after: int = 1000  # updates before collapse alarms may fire
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        return dataclass_from_dict(cls, data)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["optim.lr=1e-4", "data.train_manifest=a.tsv"]`` -> typed dict (Python literals, else str)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not key=value")
+        try:
+            out[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key.strip()] = value
+    return out
+
+
+def resolve_run_config(spec: str, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """``spec`` is a model preset name (tiny, base, large), a ``config.json`` written by a run,
+    or ``path/to/configs.py:function`` returning a :class:`RunConfig`."""
+    if spec in model_config.PRESETS:
+        run = RunConfig(model=model_config.preset(spec))
+    elif spec.endswith(".json"):
+        import json
+
+        run = RunConfig.from_dict(json.loads(Path(spec).read_text()))
+    elif ":" in spec:
+        path, function = spec.rsplit(":", 1)
+        module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ValueError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        run = getattr(module, function)()
+        if not isinstance(run, RunConfig):
+            raise ValueError(f"{spec} returned {type(run).__name__}, not RunConfig")
+    else:
+        raise ValueError(f"unknown config {spec!r}: a preset ({', '.join(model_config.PRESETS)}), a .json, or file.py:function")
+    return override(run, overrides or {})
