@@ -32,6 +32,54 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from speechssl.train.config import parse_overrides, resolve_run_config
+    from speechssl.train.pretrain import pretrain
+
+    _setup_logging()
+    overrides = parse_overrides(args.set or [])
+    if args.train_manifest:
+        overrides["data.train_manifest"] = args.train_manifest
+    if args.valid_manifest:
+        overrides["data.valid_manifest"] = args.valid_manifest
+    pretrain(resolve_run_config(args.config, overrides), args.output_dir, resume=args.resume, progress=not args.no_progress)
+    return 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from speechssl.data.manifest import make_manifests
+
+    _setup_logging()
+    extensions = tuple("." + e.lstrip(".").lower() for e in args.ext.split(","))
+    counts = make_manifests(
+        args.root,
+        args.output_dir,
+        valid_percent=args.valid_percent,
+        min_seconds=args.min_seconds,
+        max_seconds=args.max_seconds,
+        seed=args.seed,
+        extensions=extensions,
+        workers=args.workers,
+    )
+    print(" ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from speechssl.data.corpora.synthetic import prepare_synthetic
+
+    _setup_logging()
+    summary = prepare_synthetic(args.output_dir, hours=args.hours, seed=args.seed, workers=args.workers)
+    print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from speechssl import __version__
 
@@ -55,6 +103,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", choices=["speechssl", "huggingface"], default="speechssl")
     p.add_argument("--dictionary", help="fairseq dict.ltr.txt of a fine-tuned checkpoint")
     p.set_defaults(handler=cmd_convert)
+
+    p = sub.add_parser("pretrain", help="contrastive pretraining (torchrun for several processes)", formatter_class=fmt)
+    p.add_argument("--config", default="tiny", help="model preset (tiny, base, large), a run's config.json, or file.py:function")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. optim.lr=1e-4 data.max_tokens=800000")
+    p.add_argument("--train-manifest", help="shortcut for --set data.train_manifest=...")
+    p.add_argument("--valid-manifest", help="shortcut for --set data.valid_manifest=...")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
+    p.add_argument("--no-progress", action="store_true", help="log lines only, no progress bar")
+    p.set_defaults(handler=cmd_pretrain)
+
+    p = sub.add_parser("manifest", help="scan a folder of audio into fairseq-style train/valid manifests", formatter_class=fmt)
+    p.add_argument("root")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--ext", default="flac,wav,ogg,mp3", help="comma-separated extensions")
+    p.add_argument("--valid-percent", type=float, default=0.01)
+    p.add_argument("--min-seconds", type=float, default=0.0)
+    p.add_argument("--max-seconds", type=float, default=float("inf"))
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(handler=cmd_manifest)
+
+    p = sub.add_parser("synthesize", help="synthesize the built-in speech corpus with espeak-ng", formatter_class=fmt)
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--hours", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(handler=cmd_synthesize)
     return parser
 
 
