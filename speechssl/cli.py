@@ -48,7 +48,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         overrides["data.train_manifest"] = args.train_manifest
     if args.valid_manifest:
         overrides["data.valid_manifest"] = args.valid_manifest
-    pretrain(resolve_run_config(args.config, overrides), args.output_dir, resume=args.resume, progress=not args.no_progress)
+    cfg = resolve_run_config(args.config, overrides)
+    pretrain(cfg, args.output_dir, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after)
     return 0
 
 
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True)
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
     p.add_argument("--no-progress", action="store_true", help="log lines only, no progress bar")
+    p.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this update; --resume continues")
     p.set_defaults(handler=cmd_pretrain)
 
     p = sub.add_parser("manifest", help="scan a folder of audio into fairseq-style train/valid manifests", formatter_class=fmt)

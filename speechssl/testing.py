@@ -32,3 +32,26 @@ def random_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch
     for i, n in enumerate(lengths):
         waveform[i, :n] = torch.randn(n, generator=g) * 0.1
     return waveform, torch.tensor(lengths)
+
+
+def tiny_run_config(corpus_dir, **overrides):
+    """A pretraining run of the tiny model on a (small) synthetic corpus, sized for tests."""
+    from pathlib import Path
+
+    from speechssl.train.config import resolve_run_config
+
+    corpus_dir = Path(corpus_dir)
+    base = {
+        "data.train_manifest": str(corpus_dir / "train_unlabeled.tsv"),
+        "data.valid_manifest": str(corpus_dir / "dev.tsv"),
+        "data.max_tokens": 200_000,
+        "data.min_sample_size": 8_000,
+        "data.num_workers": 0,
+        "optim.max_updates": 6,
+        "optim.warmup_updates": 2,
+        "log_interval": 1,
+        "validate_interval": 3,
+        "save_interval": 3,
+        "keep_last": 2,
+    }
+    return resolve_run_config("tiny", {**base, **overrides})

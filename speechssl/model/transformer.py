@@ -98,10 +98,9 @@ class Transformer(nn.Module):
     """Positional conv, LayerNorm (before the layers for post-LN, after them for pre-LN), layers.
 
     LayerDrop decisions are drawn on the CPU (``layerdrop_generator`` when set, else the global
-    CPU RNG): no device sync, and a trainer that seeds the generator identically on every rank
-    gets the same skipped layers everywhere. A skipped layer still joins the graph with a zero
-    term so every parameter receives a (zero) gradient, as DDP without
-    ``find_unused_parameters`` requires.
+    CPU RNG): no device sync, and a trainer can key them by update and micro-batch. A skipped
+    layer still joins the graph with a zero term so every parameter receives a (zero)
+    gradient, as DDP without ``find_unused_parameters`` requires, whatever other ranks skip.
     """
 
     def __init__(self, cfg: TransformerConfig):

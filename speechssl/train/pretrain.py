@@ -77,8 +77,10 @@ class PretrainTask:
         return warnings
 
 
-def pretrain(cfg: RunConfig, output_dir: str | Path, *, resume: bool = False, progress: bool = True) -> dict[str, float]:
+def pretrain(
+    cfg: RunConfig, output_dir: str | Path, *, resume: bool = False, progress: bool = True, stop_after: int | None = None
+) -> dict[str, float]:
     """Run (or resume) pretraining; returns the last logged training metrics."""
     from speechssl.train.trainer import Trainer
 
-    return Trainer(cfg, PretrainTask(cfg), output_dir, resume=resume, progress=progress).train()
+    return Trainer(cfg, PretrainTask(cfg), output_dir, resume=resume, progress=progress).train(stop_after=stop_after)

@@ -90,6 +90,7 @@ class Trainer:
         self.train_data = self._loader(cfg.data.train_manifest, shuffle=True)
         self.valid_data = self._loader(cfg.data.valid_manifest, shuffle=False) if cfg.data.valid_manifest else None
         self.step, self.best_valid, self.nonfinite_in_a_row, self.nonfinite_total = 0, math.inf, 0, 0
+        self.failed_files_total = 0  # unreadable files met so far (each is also logged by name)
         self.metrics = MetricLogger(self.output_dir, enabled=self.env.is_main)
         self._train_iter = None
         if resume:
@@ -150,6 +151,7 @@ class Trainer:
             try:
                 batch = next(self._train_iter)
                 sampler.batches_done += 1
+                self.failed_files_total += len(batch["failed"])
                 return batch
             except StopIteration:
                 sampler.set_epoch(sampler.epoch + 1)
@@ -170,17 +172,13 @@ class Trainer:
         """One optimizer update over ``update_freq`` micro-batches; None when skipped."""
         model = self.ddp or self.model
         model.train()
-        # LayerDrop decisions: the same on every rank (seeded by the update number).
-        if hasattr(self.model, "encoder"):
-            self.model.encoder.transformer.layerdrop_generator = torch.Generator().manual_seed(
-                int(combine_keys(self.cfg.seed, self.step, 1 << 20)) & ((1 << 62) - 1)
-            )
         sample_size = torch.zeros((), device=self.env.device)
         stats: dict[str, torch.Tensor] = {}
         for i, batch in enumerate(micro_batches):
             last = i == len(micro_batches) - 1
             sync = contextlib.nullcontext() if (last or self.ddp is None) else self.ddp.no_sync()
             with sync:
+                self._seed_layerdrop(i)
                 loss, size, batch_stats = self._forward(model, batch)
                 self.scaler.scale(loss).backward()
             sample_size += size
@@ -195,7 +193,11 @@ class Trainer:
         clip = self.cfg.optim.clip_norm if self.cfg.optim.clip_norm > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         # One host sync per update: whether to apply it (fairseq checks the same way).
-        if not bool(torch.isfinite(grad_norm)) or float(global_size) == 0:
+        if float(global_size) == 0:
+            log.warning("update %d skipped: no usable audio in its batches", self.step + 1)
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
+        if not bool(torch.isfinite(grad_norm)):
             self._skip_update(micro_batches)
             return None
         self.nonfinite_in_a_row = 0
@@ -209,10 +211,18 @@ class Trainer:
             audio_seconds=sum(b["audio_lens"].sum() for b in micro_batches).float() / SAMPLE_RATE,
             padded_samples=sum(b["audio"].numel() - b["audio_lens"].sum() for b in micro_batches).float(),
             batch_samples=torch.tensor(float(sum(b["audio"].numel() for b in micro_batches))),
-            failed_files=torch.tensor(float(sum(len(b["failed"]) for b in micro_batches))),
             micro_batches=torch.tensor(float(len(micro_batches))),
         )
         return stats
+
+    def _seed_layerdrop(self, micro_batch: int) -> None:
+        """LayerDrop draws keyed by (seed, update, global micro-batch index): 2 ranks x 1
+        micro-batch draw what 1 rank x 2 micro-batches draws. Ranks need not agree: a skipped
+        layer still joins the graph with a zero term, so DDP sees every gradient."""
+        if hasattr(self.model, "encoder"):
+            index = micro_batch * self.env.world_size + self.env.rank
+            key = int(combine_keys(self.cfg.seed, self.step, index, 1 << 20)) & ((1 << 62) - 1)
+            self.model.encoder.transformer.layerdrop_generator = torch.Generator().manual_seed(key)
 
     def _forward(self, model: nn.Module, batch: dict):
         if batch["audio"].shape[0] == 0:
@@ -239,16 +249,19 @@ class Trainer:
 
     # ---------------------------------------------------------------- loop
 
-    def train(self) -> dict[str, float]:
+    def train(self, stop_after: int | None = None) -> dict[str, float]:
+        """Train until ``optim.max_updates`` (or until update ``stop_after``, for time-sliced
+        jobs: the schedule still follows ``max_updates``, and ``--resume`` continues)."""
         from tqdm import tqdm
 
         o = self.cfg.optim
+        end = min(o.max_updates, stop_after) if stop_after is not None else o.max_updates
         bar = tqdm(total=o.max_updates, initial=self.step, desc="train", unit="upd", disable=not self.progress)
         window: list[dict[str, torch.Tensor]] = []
         last_metrics: dict[str, float] = {}
         start = time.perf_counter()
         try:
-            while self.step < o.max_updates:
+            while self.step < end:
                 stats = self.train_step([self.next_batch() for _ in range(o.update_freq)])
                 if stats is None:
                     continue
@@ -261,7 +274,7 @@ class Trainer:
                     window, start = [], time.perf_counter()
                 if self.valid_data is not None and (self.step % self.cfg.validate_interval == 0 or self.step == o.max_updates):
                     self._validate_and_keep_best()
-                if self.step % self.cfg.save_interval == 0 or self.step == o.max_updates:
+                if self.step % self.cfg.save_interval == 0 or self.step in (o.max_updates, end):
                     self.save(f"step_{self.step:08d}")
         finally:
             bar.close()
@@ -285,7 +298,7 @@ class Trainer:
             loss_scale=self.scaler.get_scale() if self.scaler.is_enabled() else 1.0,
             audio_seconds_per_second=sums["audio_seconds"] / max(seconds, 1e-9),
             padded_fraction=sums["padded_samples"] / max(sums["batch_samples"], 1.0),
-            failed_files=sums["failed_files"],
+            failed_files=float(self.failed_files_total),
             skipped_updates=float(self.nonfinite_total),
         )
         self.metrics.write("train", self.step, metrics)
@@ -334,6 +347,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "best_valid": self.best_valid,
             "nonfinite_total": self.nonfinite_total,
+            "failed_files_total": self.failed_files_total,
             "world_size": self.env.world_size,
             "config": json.dumps(self.cfg.to_dict()),
         }
@@ -371,4 +385,5 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.step, self.best_valid = state["step"], state["best_valid"]
         self.nonfinite_total = state["nonfinite_total"]
+        self.failed_files_total = state["failed_files_total"]
         log.info("resumed from %s at update %d", latest, self.step)

@@ -206,3 +206,30 @@ def test_keyed_pretraining_loss_of_a_batch_is_the_sum_of_its_utterances():
         singles = [model(waveform[b : b + 1, :n], utterance_keys=keys[b : b + 1]) for b, n in enumerate(lengths)]
     for name in ("contrastive_loss", "feature_penalty", "num_masked", "num_correct"):
         torch.testing.assert_close(getattr(batched, name), sum(getattr(s, name) for s in singles), rtol=1e-5, atol=1e-4)
+
+
+def test_the_model_learns_a_batch(synthetic_corpus):
+    """Contrastive learning works end to end: real speech, 40 updates, far below chance."""
+    import math
+
+    from speechssl.audio import load_audio
+    from speechssl.data.manifest import Manifest
+
+    manifest = Manifest.read(synthetic_corpus / "train_unlabeled.tsv")
+    clips = [load_audio(manifest.audio_path(i))[:48000] for i in range(4)]
+    n = min(c.numel() for c in clips)
+    waveform = torch.stack([c[:n] for c in clips])
+    cfg = config.override(config.tiny(), {"transformer.dropout": 0.0, "transformer.attention_dropout": 0.0,
+                                          "dropout_input": 0.0, "dropout_features": 0.0})
+    torch.manual_seed(0)
+    model = Wav2Vec2ForPretraining(cfg).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98), eps=1e-6)
+    keys = torch.arange(4)  # the same masks each step: memorizing them is the test
+    for step in range(40):
+        out = model(waveform, num_updates=step, utterance_keys=keys)
+        optimizer.zero_grad()
+        (out.loss / out.num_masked).backward()
+        optimizer.step()
+    bits = (out.contrastive_loss / out.num_masked).item() / math.log(2)
+    assert bits < 0.7 * math.log2(101), bits
+    assert out.code_perplexity > 10  # and the codebook did not collapse

@@ -215,14 +215,24 @@ def _synthesize_one(args: tuple[UtteranceSpec, str]) -> tuple[str, int, list[tup
 
 
 def _word_times(text: str, starts: list[tuple[int, float]]) -> list[tuple[str, float]]:
-    """Match espeak's word events (character offsets) to the transcript's words."""
+    """Match espeak's word events to the transcript's words.
+
+    Events pair with words by character offset, allowing 2 characters of slack (the offset of a
+    sentence's first word can point at the space before it). espeak speaks some short function
+    words together with their neighbour ("in the") and reports one event for both: such words
+    get no time of their own.
+    """
     offsets, position = [], 0
     for word in text.replace(".", " ").split():
         position = text.index(word, position)
         offsets.append((position, word.upper()))
         position += len(word)
-    by_offset = dict(starts)
-    return [(word, round(by_offset[o], 3)) for o, word in offsets if o in by_offset]
+    matched = []
+    for offset, word in offsets:
+        near = [t for o, t in starts if abs(o - offset) <= 2]
+        if near:
+            matched.append((word, round(near[0], 3)))
+    return matched
 
 
 def prepare_synthetic(
