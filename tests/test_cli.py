@@ -5,7 +5,6 @@ import sys
 import torch
 
 from speechssl import config
-from speechssl.audio import SAMPLE_RATE, load_audio, normalize_waveform
 from speechssl.model import Wav2Vec2ForCTC
 from speechssl.serialization import load_model, save_model
 
@@ -30,28 +29,3 @@ def test_convert_round_trip_through_the_cli(tmp_path):
     run_cli("convert", str(tmp_path / "hf"), str(tmp_path / "back"))
     back = load_model(tmp_path / "back")
     assert all(torch.equal(v, back.state_dict()[k]) for k, v in model.state_dict().items())
-
-
-def test_load_audio_downmixes_resamples_and_names_bad_files(tmp_path):
-    import numpy as np
-    import pytest
-    import soundfile
-
-    stereo = np.stack([np.linspace(-0.5, 0.5, 8000), np.zeros(8000)], axis=1).astype("float32")
-    soundfile.write(tmp_path / "a.flac", stereo, 8000)
-    audio = load_audio(tmp_path / "a.flac")
-    assert audio.dtype == torch.float32 and audio.dim() == 1 and abs(audio.numel() - SAMPLE_RATE) <= 1
-    (tmp_path / "bad.wav").write_bytes(b"not audio at all")
-    with pytest.raises(ValueError, match="bad.wav"):
-        load_audio(tmp_path / "bad.wav")
-
-
-def test_normalize_waveform_uses_each_rows_valid_samples_only():
-    x = torch.zeros(2, 1000)
-    x[0] = torch.randn(1000) * 3 + 1
-    x[1, :600] = torch.randn(600) * 0.1 - 2
-    y = normalize_waveform(x, torch.tensor([1000, 600]))
-    assert torch.allclose(y[1, :600].mean(), torch.tensor(0.0), atol=1e-5)
-    assert torch.allclose(y[1, :600].std(unbiased=False), torch.tensor(1.0), atol=1e-3)
-    assert (y[1, 600:] == 0).all()
-    torch.testing.assert_close(y[1, :600], normalize_waveform(x[1, :600]))
