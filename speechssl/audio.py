@@ -55,8 +55,12 @@ def load_audio(source, sample_rate: int = SAMPLE_RATE, normalize: bool = False) 
 
 
 def _read_file(path: str, sample_rate: int) -> torch.Tensor:
+    import os
+
     import soundfile
 
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such file")
     try:
         data, file_rate = soundfile.read(path, dtype="float32", always_2d=True)  # (samples, channels)
     except Exception as error:  # soundfile raises several types for unreadable files

@@ -81,6 +81,22 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_extract_features(args: argparse.Namespace) -> int:
+    from speechssl.inference.extract import extract_to
+    from speechssl.serialization import load_model
+
+    _setup_logging()
+    model = load_model(args.model, map_location=args.device)
+    report = extract_to(
+        model, args.inputs, args.output, layers=args.layers, fmt=args.format, pool=args.pool,
+        window_seconds=args.window, overlap_seconds=args.overlap, batch_seconds=args.batch_seconds,
+    )
+    print(f"wrote features of {report.written} utterances to {args.output}; {len(report.failed)} failed")
+    for path, reason in report.failed:
+        print(f"FAILED {path}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from speechssl import __version__
 
@@ -126,6 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(handler=cmd_manifest)
+
+    p = sub.add_parser(
+        "extract-features", help="features of any layer for files, folders, globs or manifests", formatter_class=fmt
+    )
+    p.add_argument("model", help="speechssl dir, Hugging Face dir or fairseq .pt")
+    p.add_argument("inputs", nargs="+", help="audio files, folders, globs or .tsv manifests")
+    p.add_argument("--output", required=True, help="output folder (npy, pt) or .h5 file / folder (hdf5)")
+    p.add_argument("--layers", default="all", help="all, conv, final, an index, a range 2-5, or a comma list (docs/features.md)")
+    p.add_argument("--format", choices=["npy", "pt", "hdf5"], default="npy")
+    p.add_argument("--pool", choices=["mean"], help="average over frames: one vector per utterance and layer")
+    p.add_argument("--window", type=float, default=30.0, help="seconds per window for long audio")
+    p.add_argument("--overlap", type=float, default=5.0, help="seconds shared by neighbouring windows")
+    p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per forward pass")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(handler=cmd_extract_features)
 
     p = sub.add_parser("synthesize", help="synthesize the built-in speech corpus with espeak-ng", formatter_class=fmt)
     p.add_argument("--output-dir", required=True)
