@@ -79,15 +79,20 @@ def _select(out, names: list[str]) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def encode_batch(model: nn.Module, waveforms: list[torch.Tensor], names: list[str]) -> list[dict[str, torch.Tensor]]:
-    """One padded forward pass over several utterances -> per utterance ``{name: (T, D)}``."""
+def encode_batch(
+    model: nn.Module, waveforms: list[torch.Tensor], names: list[str], normalize: bool | None = None
+) -> list[dict[str, torch.Tensor]]:
+    """One padded forward pass over several utterances -> per utterance ``{name: (T, D)}``.
+
+    ``normalize`` (default: the model's ``normalize_waveform``) normalizes each utterance.
+    """
     encoder = encoder_of(model)
     device = next(encoder.parameters()).device
     lengths = torch.tensor([w.numel() for w in waveforms])
     batch = torch.zeros(len(waveforms), int(lengths.max()))
     for i, w in enumerate(waveforms):
         batch[i, : w.numel()] = w
-    if encoder.cfg.normalize_waveform:
+    if encoder.cfg.normalize_waveform if normalize is None else normalize:
         batch = normalize_waveform(batch, lengths)
     out = encoder(batch.to(device), lengths.to(device), output_hidden_states=True)
     picked = _select(out, names)
@@ -123,8 +128,10 @@ def extract_features(
     names = parse_layers(layers, encoder.cfg.transformer.num_layers)
     if audio.dim() != 1:
         raise ValueError(f"audio must be (samples,), got shape {tuple(audio.shape)}")
+    if encoder.cfg.normalize_waveform:
+        audio = normalize_waveform(audio)  # over the whole utterance, as one pass would, not per window
     if window_seconds is None or audio.numel() <= window_seconds * SAMPLE_RATE:
-        values = encode_batch(model, [audio], names)[0]
+        values = encode_batch(model, [audio], names, normalize=False)[0]
     else:
         values = _windowed(model, audio, names, window_seconds, overlap_seconds, windows_per_batch)
     times = frame_times(next(iter(values.values())).shape[0], cfg.stride, cfg.receptive_field)
@@ -171,7 +178,7 @@ def _windowed(model, audio, names, window_seconds, overlap_seconds, windows_per_
     pieces: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     for group in range(0, len(plan), windows_per_batch):
         chunk = plan[group : group + windows_per_batch]
-        outputs = encode_batch(model, [audio[s:e] for s, e, _, _ in chunk], names)
+        outputs = encode_batch(model, [audio[s:e] for s, e, _, _ in chunk], names, normalize=False)
         for (start, _, keep_from, keep_to), out in zip(chunk, outputs):
             first = start // stride
             for name in names:

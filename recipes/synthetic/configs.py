@@ -1,0 +1,42 @@
+"""Run configurations for the built-in synthetic corpus (``speechssl synthesize``).
+
+Use as ``speechssl pretrain --config recipes/synthetic/configs.py:pretrain_tiny --set data.train_manifest=...``.
+"""
+
+from speechssl import config
+from speechssl.train.config import DataConfig, OptimConfig, RunConfig
+
+
+def pretrain_tiny(corpus: str = "data/synthetic") -> RunConfig:
+    """The tiny model on a 2-core CPU: ~30 s of audio per update, 3000 updates (~25 min).
+
+    Differences from the BASE recipe, each for a short CPU run: no dropout (the tiny model
+    underfits; measured: valid contrastive 5.77 vs 6.11 bits at update 1000 with fairseq's 0.1),
+    a 4x higher peak lr with a 200-update warmup, and a Gumbel temperature that reaches its
+    floor after ~1400 updates instead of ~277k.
+    """
+    model = config.override(
+        config.tiny(),
+        {
+            "transformer.dropout": 0.0,
+            "transformer.attention_dropout": 0.0,
+            "dropout_input": 0.0,
+            "dropout_features": 0.0,
+            "quantizer.temp_decay": 0.999,
+        },
+    )
+    return RunConfig(
+        model=model,
+        data=DataConfig(
+            train_manifest=f"{corpus}/train_unlabeled.tsv",
+            valid_manifest=f"{corpus}/dev.tsv",
+            max_tokens=480_000,
+            min_sample_size=16_000,
+            num_workers=1,
+        ),
+        optim=OptimConfig(lr=2e-3, warmup_updates=200, max_updates=3000),
+        log_interval=50,
+        validate_interval=250,
+        save_interval=500,
+        collapse_check_after=500,
+    )
