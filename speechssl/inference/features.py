@@ -175,15 +175,19 @@ def _windowed(model, audio, names, window_seconds, overlap_seconds, windows_per_
     if not 0 <= overlap < window:
         raise ValueError(f"overlap ({overlap_seconds} s) must be shorter than the window ({window_seconds} s)")
     plan = window_plan(audio.numel(), window, overlap, stride, cfg.receptive_field)
-    pieces: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    total = plan[-1][3]
+    # Filled in place, window by window: peak memory is the result plus two windows' activations.
+    result: dict[str, torch.Tensor] = {}
     for group in range(0, len(plan), windows_per_batch):
         chunk = plan[group : group + windows_per_batch]
         outputs = encode_batch(model, [audio[s:e] for s, e, _, _ in chunk], names, normalize=False)
         for (start, _, keep_from, keep_to), out in zip(chunk, outputs):
             first = start // stride
             for name in names:
-                pieces[name].append(out[name][keep_from - first : keep_to - first])
-    return {name: torch.cat(parts) for name, parts in pieces.items()}
+                if name not in result:
+                    result[name] = torch.empty(total, out[name].shape[-1], dtype=out[name].dtype)
+                result[name][keep_from:keep_to] = out[name][keep_from - first : keep_to - first]
+    return result
 
 
 class WeightedLayerSum(nn.Module):

@@ -21,15 +21,16 @@ from speechssl import config
 from speechssl.audio import load_audio
 from speechssl.inference.features import extract_features
 from speechssl.model import Wav2Vec2Encoder
-preset, path, window = sys.argv[1], sys.argv[2], sys.argv[3]
+preset, path, window, layers = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 torch.manual_seed(0)
 model = Wav2Vec2Encoder(config.preset(preset)).eval()
 audio = load_audio(path)
 start = time.perf_counter()
-feats = extract_features(model, audio, "all", window_seconds=None if window == "none" else float(window))
+feats = extract_features(model, audio, layers, window_seconds=None if window == "none" else float(window))
 seconds = time.perf_counter() - start
-print(json.dumps({"frames": feats.layers["0"].shape[0], "seconds": seconds,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"frames": next(iter(feats.layers.values())).shape[0], "seconds": seconds,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "output_mb": sum(v.numel() * 4 for v in feats.layers.values()) / 2**20}))
 """
 
 
@@ -38,21 +39,23 @@ def main() -> None:
     parser.add_argument("--preset", default="base")
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--window", default="30", help="seconds, or 'none' for one full pass")
+    parser.add_argument("--layers", nargs="+", default=["final", "all"], help="layer selections to measure")
     args = parser.parse_args()
     import soundfile
 
     from speechssl.smoke import synthesize_test_signal
 
-    print(f"| audio | model | window | peak RSS (MB) | wall time (s) | real-time factor |")
-    print("|---|---|---|---|---|---|")
+    print("| audio | model | layers | window | output (MB) | peak RSS (MB) | wall time (s) | real-time factor |")
+    print("|---|---|---|---|---|---|---|---|")
     for minutes in args.minutes:
         with tempfile.NamedTemporaryFile(suffix=".flac") as f:
             soundfile.write(f.name, synthesize_test_signal(minutes * 60).numpy(), 16000)
-            out = subprocess.run([sys.executable, "-c", CHILD, args.preset, f.name, args.window],
-                                 capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {minutes:g} min | {args.preset} | {args.window} s | {r['peak_rss_mb']:.0f} | {r['seconds']:.1f} "
-              f"| {r['seconds'] / (minutes * 60):.3f} |")
+            for layers in args.layers:
+                out = subprocess.run([sys.executable, "-c", CHILD, args.preset, f.name, args.window, layers],
+                                     capture_output=True, text=True, check=True)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                print(f"| {minutes:g} min | {args.preset} | {layers} | {args.window} s | {r['output_mb']:.0f} "
+                      f"| {r['peak_rss_mb']:.0f} | {r['seconds']:.1f} | {r['seconds'] / (minutes * 60):.3f} |", flush=True)
 
 
 if __name__ == "__main__":
