@@ -13,7 +13,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass, field, replace
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 from speechssl.audio import SAMPLE_RATE
@@ -156,7 +156,9 @@ def scan_audio(
     paths = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in extensions and p.is_file())
     bar = tqdm(total=len(paths), desc=f"scan {root}", unit="file", disable=not progress)
     found, failed = [], []
-    with Pool(max(1, workers)) as pool:
+    # spawn, not fork: a forked child of a process that already ran torch's thread pools can
+    # deadlock (seen here: workers stuck in futex_wait after torch work in the parent).
+    with get_context("spawn").Pool(max(1, workers)) as pool:
         for path, samples, error in pool.imap(probe_audio, paths, chunksize=32):
             bar.update()
             if error is None:

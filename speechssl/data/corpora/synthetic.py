@@ -23,7 +23,7 @@ import os
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 from speechssl.audio import SAMPLE_RATE
@@ -259,7 +259,9 @@ def prepare_synthetic(
     specs = plan_corpus(hours, seed, labeled_fraction, dev_fraction, test_fraction)
     output_dir.mkdir(parents=True, exist_ok=True)
     results = {}
-    with Pool(max(1, workers)) as pool:
+    # spawn, not fork: a forked child of a process that already ran torch's thread pools can
+    # deadlock (seen here: workers stuck in futex_wait after torch work in the parent).
+    with get_context("spawn").Pool(max(1, workers)) as pool:
         jobs = pool.imap(_synthesize_one, [(s, str(output_dir)) for s in specs], chunksize=8)
         for uid, samples, words, error in tqdm(jobs, total=len(specs), desc="synthesize", unit="utt", disable=not progress):
             if error:
