@@ -100,7 +100,9 @@ def cmd_extract_features(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from speechssl import __version__
 
-    parser = argparse.ArgumentParser(prog="speechssl", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="speechssl", description="Self-supervised speech learning with wav2vec 2.0: pretrain, extract features, convert."
+    )
     parser.add_argument("--version", action="version", version=f"speechssl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     fmt = argparse.ArgumentDefaultsHelpFormatter

@@ -103,5 +103,11 @@ def prune(root: Path, keep_last: int) -> None:
             shutil.rmtree(path)
 
 
+def load_weights(directory: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    import safetensors.torch
+
+    return safetensors.torch.load_file(str(directory / WEIGHTS_FILE), device=str(device))
+
+
 def load_train_state(directory: Path) -> dict[str, Any]:
     return torch.load(directory / TRAINER_FILE, map_location="cpu", weights_only=True)

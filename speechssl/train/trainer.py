@@ -368,11 +368,7 @@ class Trainer:
         if latest is None:
             log.info("no checkpoint in %s: starting from scratch", self.checkpoints)
             return
-        from speechssl.serialization import WEIGHTS_FILE
-
-        import safetensors.torch
-
-        self.model.load_state_dict(safetensors.torch.load_file(str(latest / WEIGHTS_FILE), device=str(self.env.device)))
+        self.model.load_state_dict(checkpoint.load_weights(latest, self.env.device))
         state = checkpoint.load_train_state(latest)
         if state["world_size"] != self.env.world_size:
             log.warning("resuming a %d-process run on %d processes: the data order changes", state["world_size"], self.env.world_size)
