@@ -22,7 +22,7 @@ import logging
 import os
 import random
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -165,7 +165,8 @@ def plan_corpus(hours: float, seed: int, labeled_fraction: float, dev_fraction: 
                 word_gap=rng.choice([0, 0, 0, 1, 2]),
             )
             specs.append(spec)
-            # estimate: ~1.3 syllables per word at `rate` words per minute, plus pauses
+            # planned length: `rate` words per minute plus sentence pauses (espeak-ng speaks a
+            # little faster: 1 h planned gives ~0.83 h of audio)
             total += len(text.split()) * 60.0 / spec.rate + 0.4 * (text.count(".") + 1)
             n += 1
     train = [s for s in specs if s.split == "train"]
@@ -178,7 +179,7 @@ def _mark_labeled(specs: list[UtteranceSpec], labeled: set[int]) -> list[Utteran
     for spec in specs:
         if spec.split == "train":
             if train_index in labeled:
-                spec = UtteranceSpec(**{**asdict(spec), "split": "train_labeled"})
+                spec = replace(spec, split="train_labeled")
             train_index += 1
         out.append(spec)
     return out
