@@ -33,7 +33,7 @@ def main() -> None:
             break
     audio = torch.cat(clips)[: int(args.seconds * SAMPLE_RATE)]
     full = extract_features(model, audio, "conv,all,final", window_seconds=None).layers
-    print(f"| layer | " + " | ".join(f"window {w:g} s / overlap {args.overlap:g} s" for w in args.window) + " |")
+    print("| layer | " + " | ".join(f"window {w:g} s / overlap {args.overlap:g} s" for w in args.window) + " |")
     print("|---|" + "---|" * len(args.window))
     windowed = [extract_features(model, audio, "conv,all,final", window_seconds=w, overlap_seconds=args.overlap).layers
                 for w in args.window]

@@ -10,7 +10,15 @@ from torch import nn
 
 from speechssl.audio import SAMPLE_RATE, load_audio
 from speechssl.data.manifest import probe_audio
-from speechssl.inference.features import encode_batch, encoder_of, extract_features, frame_times, parse_layers, Features
+from speechssl.inference.features import (
+    Features,
+    encode_batch,
+    encoder_of,
+    extract_features,
+    frame_times,
+    parse_layers,
+    pooled,
+)
 from speechssl.inference.inputs import expand_inputs
 from speechssl.inference.writers import get_writer
 
@@ -58,9 +66,7 @@ def extract_to(
     bar = tqdm(total=len(utterances), desc="extract", unit="file", disable=not progress)
 
     def emit(utt_id: str, features: Features) -> None:
-        if pool == "mean":
-            features = Features({k: v.mean(0) for k, v in features.layers.items()}, features.frame_times, features.frame_rate)
-        writer.write(utt_id, features)
+        writer.write(utt_id, pooled(features, pool))
         report.written += 1
 
     try:

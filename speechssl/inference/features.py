@@ -18,7 +18,6 @@ models normalize per window: docs/features.md gives the measured difference.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -135,11 +134,16 @@ def extract_features(
     else:
         values = _windowed(model, audio, names, window_seconds, overlap_seconds, windows_per_batch)
     times = frame_times(next(iter(values.values())).shape[0], cfg.stride, cfg.receptive_field)
-    if pool == "mean":
-        values = {k: v.mean(0) for k, v in values.items()}
-    elif pool is not None:
+    return pooled(Features(values, times, SAMPLE_RATE / cfg.stride), pool)
+
+
+def pooled(features: Features, pool: str | None) -> Features:
+    """``pool="mean"`` averages every layer over frames; None leaves the features as they are."""
+    if pool is None:
+        return features
+    if pool != "mean":
         raise ValueError(f"unknown pooling {pool!r} (only 'mean')")
-    return Features(values, times, SAMPLE_RATE / cfg.stride)
+    return Features({k: v.mean(0) for k, v in features.layers.items()}, features.frame_times, features.frame_rate)
 
 
 def window_plan(num_samples: int, window: int, overlap: int, stride: int, receptive_field: int) -> list[tuple[int, int, int, int]]:

@@ -9,11 +9,9 @@ markdown table.
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 
 CHILD = r"""
 import json, resource, sys, time, torch
