@@ -7,6 +7,15 @@ import torch
 SAMPLE_RATE = 16_000  # every model in speechssl consumes 16 kHz mono audio
 
 
+def pad_waveforms(waveforms: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(samples,)`` clips -> ``(batch, longest)`` zero-padded audio and ``(batch,)`` lengths."""
+    lengths = torch.tensor([w.numel() for w in waveforms], dtype=torch.long)
+    batch = torch.zeros(len(waveforms), int(lengths.max()) if waveforms else 0)
+    for row, wave in enumerate(waveforms):
+        batch[row, : wave.numel()] = wave
+    return batch, lengths
+
+
 def normalize_waveform(waveform: torch.Tensor, lengths: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
     """Zero-mean, unit-variance per utterance over its valid samples (fairseq ``task.normalize``).
 

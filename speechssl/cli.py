@@ -18,16 +18,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from speechssl.convert.huggingface import save_huggingface
     from speechssl.serialization import load_model, save_model
 
-    vocab = None
-    if args.dictionary:
-        imported = load_fairseq(args.source, args.dictionary)
-        model, vocab = imported.model, imported.vocab
-    else:
-        model = load_model(args.source)
+    model = load_fairseq(args.source, args.dictionary).model if args.dictionary else load_model(args.source)
     if args.to == "huggingface":
-        save_huggingface(model, args.destination, vocab=vocab)
+        save_huggingface(model, args.destination)
     else:
-        save_model(model, args.destination, extra={"vocab": vocab} if vocab else None)
+        save_model(model, args.destination)
     print(f"wrote {args.to} model to {args.destination}")
     return 0
 
@@ -50,6 +45,104 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         overrides["data.valid_manifest"] = args.valid_manifest
     cfg = resolve_run_config(args.config, overrides)
     pretrain(cfg, args.output_dir, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after)
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from speechssl.train.config import parse_overrides
+    from speechssl.train.finetune import finetune, resolve_finetune_config
+
+    _setup_logging()
+    overrides = parse_overrides(args.set or [])
+    for key, value in (("data.train_manifest", args.train_manifest), ("data.valid_manifest", args.valid_manifest),
+                       ("finetune.init_model", args.init)):
+        if value is not None:
+            overrides[key] = value
+    cfg = resolve_finetune_config(args.config, overrides)
+    finetune(cfg, args.output_dir, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after)
+    return 0
+
+
+def _transcriber(args: argparse.Namespace):
+    from speechssl.decoding.beam import make_decoder
+    from speechssl.inference.transcribe import Transcriber
+    from speechssl.serialization import load_model
+
+    model = load_model(args.model, map_location=args.device)
+    if getattr(model, "tokenizer", None) is None:
+        raise SystemExit(f"{args.model}: not a CTC model with a vocabulary (fine-tune it, or give a Hugging Face dir with vocab.json)")
+    options = {}
+    if args.decoder == "beam":
+        options = dict(lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score)
+    decoder = make_decoder(model.tokenizer, args.decoder, **options)
+    return Transcriber(model, decoder, timestamps=args.timestamps, window_seconds=args.window, overlap_seconds=args.overlap)
+
+
+def _add_decoding_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--decoder", choices=["greedy", "beam"], default=None, help="default: beam when --lm is given, else greedy")
+    p.add_argument("--lm", help="KenLM n-gram model (ARPA, .arpa.gz or binary); see `speechssl build-lm`")
+    p.add_argument("--lexicon", help="word<TAB>spelling lines; built from the LM's words when omitted")
+    p.add_argument("--beam-size", type=int, default=50)
+    p.add_argument("--lm-weight", type=float, default=2.0)
+    p.add_argument("--word-score", type=float, default=0.0)
+    p.add_argument("--window", type=float, default=30.0, help="seconds per window for long audio")
+    p.add_argument("--overlap", type=float, default=5.0, help="seconds shared by neighbouring windows")
+    p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per forward pass")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _decoder_kind(args: argparse.Namespace) -> None:
+    if args.decoder is None:
+        args.decoder = "beam" if (args.lm or args.lexicon) else "greedy"
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from speechssl.inference.transcribe_files import transcribe_files
+
+    _setup_logging()
+    _decoder_kind(args)
+    formats = tuple(f.strip() for f in args.format.split(","))
+    transcriber = _transcriber(args)
+
+    def show(transcript) -> None:
+        if args.output_dir is None:
+            print(f"{transcript.id}\t{transcript.text}", flush=True)
+
+    report = transcribe_files(
+        transcriber, args.inputs, output_dir=args.output_dir, formats=formats, batch_seconds=args.batch_seconds,
+        progress=not args.no_progress, on_transcript=show,
+    )
+    print(f"transcribed {len(report.transcripts)} files ({report.audio_seconds:.1f} s of audio); {len(report.failed)} failed",
+          file=sys.stderr)
+    for path, reason in report.failed:
+        print(f"FAILED {path}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from speechssl.inference.evaluate import evaluate
+
+    _setup_logging()
+    _decoder_kind(args)
+    report = evaluate(_transcriber(args), args.manifest, args.output_dir, batch_seconds=args.batch_seconds,
+                      progress=not args.no_progress)
+    print(f"WER {report.wer:.2f}  CER {report.cer:.2f}  ({report.utterances} utterances, {report.words} words, "
+          f"{report.audio_seconds:.1f} s of audio in {report.seconds:.1f} s)")
+    for path, reason in report.failed:
+        print(f"FAILED {path}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_build_lm(args: argparse.Namespace) -> int:
+    from speechssl.text.ngram import build_arpa
+    from speechssl.text.normalize import TextNormalizer
+
+    texts = []
+    for path in args.text:
+        texts += open(path, encoding="utf-8").read().splitlines()
+    counts = build_arpa(texts, args.output, order=args.order, normalizer=TextNormalizer(case=args.case))
+    print(f"wrote {args.output}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
@@ -133,6 +226,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="log lines only, no progress bar")
     p.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this update; --resume continues")
     p.set_defaults(handler=cmd_pretrain)
+
+    p = sub.add_parser("finetune", help="CTC fine-tuning of a pretrained model (torchrun for several processes)",
+                       formatter_class=fmt)
+    p.add_argument("--init", help="pretrained model: speechssl model or run dir, Hugging Face dir, fairseq .pt")
+    p.add_argument("--config", default="10h", help="split preset (10m, 1h, 10h, 100h, 960h), a run's config.json, or file.py:function")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. optim.max_updates=2000 finetune.tokenizer=sentencepiece")
+    p.add_argument("--train-manifest", help="labeled .tsv (with .wrd or .ltr beside it)")
+    p.add_argument("--valid-manifest")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
+    p.add_argument("--no-progress", action="store_true", help="log lines only, no progress bar")
+    p.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this update; --resume continues")
+    p.set_defaults(handler=cmd_finetune)
+
+    p = sub.add_parser("transcribe", help="speech to text for files, folders, globs or manifests", formatter_class=fmt)
+    p.add_argument("model", help="speechssl CTC model dir or Hugging Face Wav2Vec2ForCTC dir")
+    p.add_argument("inputs", nargs="+", help="audio files, folders, globs or .tsv manifests")
+    p.add_argument("--output-dir", help="write <id>.<format> files here (default: print id<TAB>text)")
+    p.add_argument("--format", default="txt", help="comma-separated: txt, json, srt, vtt, tsv")
+    p.add_argument("--timestamps", choices=["align", "frames", "none"], default="align",
+                   help="word times from a forced alignment of the transcript, or from the CTC spikes")
+    _add_decoding_args(p)
+    p.set_defaults(handler=cmd_transcribe)
+
+    p = sub.add_parser("evaluate", help="WER and CER of a model on a labeled manifest", formatter_class=fmt)
+    p.add_argument("model", help="speechssl CTC model dir or Hugging Face Wav2Vec2ForCTC dir")
+    p.add_argument("manifest", help="labeled .tsv (with .wrd or .ltr beside it)")
+    p.add_argument("--output-dir", help="write hypotheses.tsv (per utterance) and wer.json here")
+    p.set_defaults(handler=cmd_evaluate, timestamps="none")
+    _add_decoding_args(p)
+
+    p = sub.add_parser("build-lm", help="estimate a word n-gram LM (ARPA, Kneser-Ney) from text files", formatter_class=fmt)
+    p.add_argument("text", nargs="+", help="text files, one sentence per line (e.g. the training .wrd)")
+    p.add_argument("--output", required=True, help="the .arpa file to write")
+    p.add_argument("--order", type=int, default=3)
+    p.add_argument("--case", choices=["upper", "lower", "keep"], default="upper", help="match the model's tokenizer")
+    p.set_defaults(handler=cmd_build_lm)
 
     p = sub.add_parser("manifest", help="scan a folder of audio into fairseq-style train/valid manifests", formatter_class=fmt)
     p.add_argument("root")

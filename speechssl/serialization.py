@@ -49,6 +49,11 @@ def save_model(model: Model, directory: str | os.PathLike, extra: dict[str, Any]
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     safetensors.torch.save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
     meta = {"format": "speechssl", "version": __version__, "kind": model_kind(model), "config": model.cfg.to_dict()}
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None:
+        if len(tokenizer) != model.cfg.vocab_size:
+            raise ValueError(f"the tokenizer has {len(tokenizer)} classes, the CTC head {model.cfg.vocab_size}")
+        meta["tokenizer"] = tokenizer.to_dict()
     meta.update(extra or {})
     (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return directory
@@ -63,6 +68,10 @@ def load_native(directory: str | os.PathLike, map_location: str | torch.device =
     model = build_model(meta["kind"], Wav2Vec2Config.from_dict(meta["config"]))
     state = safetensors.torch.load_file(str(Path(directory) / WEIGHTS_FILE), device=str(map_location))
     model.load_state_dict(state, strict=True)
+    if "tokenizer" in meta:
+        from speechssl.text.tokenizer import tokenizer_from_dict
+
+        model.tokenizer = tokenizer_from_dict(meta["tokenizer"])
     return model.eval()
 
 

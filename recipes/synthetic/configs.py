@@ -40,3 +40,43 @@ def pretrain_tiny(corpus: str = "data/synthetic") -> RunConfig:
         save_interval=500,
         collapse_check_after=500,
     )
+
+
+def finetune_tiny(corpus: str = "data/synthetic") -> RunConfig:
+    """CTC fine-tuning of the tiny model on the labeled split (~4.5 min of audio) on a 2-core CPU.
+
+    fairseq's low-resource recipe scaled to a 96-dim, 2-layer model and a short run: channel
+    spans of 16 (not 64) of the 96 channels, a higher lr for the short schedule, and the
+    encoder frozen for the first 10% of updates instead of 10k.
+    """
+    from speechssl.train.config import FinetuneConfig
+    from speechssl.train.finetune import split_config
+
+    base = split_config("10m", config.tiny())
+    model = config.override(base.model, {
+        "transformer.layerdrop": 0.0,
+        "transformer.activation_dropout": 0.0,
+        "masking.time_prob": 0.5,
+        "masking.channel_prob": 0.25,
+        "masking.channel_length": 16,
+    })
+    return RunConfig(
+        model=model,
+        data=DataConfig(
+            train_manifest=f"{corpus}/train_labeled.tsv",
+            valid_manifest=f"{corpus}/dev.tsv",
+            max_tokens=480_000,
+            max_sample_size=None,
+            min_sample_size=0,
+            num_workers=1,
+        ),
+        optim=OptimConfig(
+            lr=1e-3, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.0, schedule="tri_stage",
+            max_updates=1000, phase_ratio=(0.1, 0.4, 0.5), final_lr_scale=0.05,
+        ),
+        finetune=FinetuneConfig(freeze_encoder_updates=100),
+        log_interval=25,
+        validate_interval=100,
+        save_interval=250,
+        collapse_check_after=10**9,
+    )

@@ -30,6 +30,7 @@ import torch
 from speechssl.config import FeatureEncoderConfig, MaskingConfig, QuantizerConfig, TransformerConfig, Wav2Vec2Config
 from speechssl.convert.keymap import Rule, prefixed, to_ours
 from speechssl.serialization import Model, build_model
+from speechssl.text.tokenizer import FAIRSEQ_SPECIALS, CharTokenizer
 
 ENCODER_RULES: list[Rule] = [
     ("feature_encoder.conv_layers.{i}.conv.{p}", "feature_extractor.conv_layers.{i}.0.{p}"),
@@ -59,7 +60,6 @@ CTC_RULES: list[Rule] = prefixed(ENCODER_RULES, "encoder.", "w2v_encoder.w2v_mod
 _CTC_DROPPED_PREFIXES = tuple(
     f"w2v_encoder.w2v_model.{m}" for m in ("quantizer.", "project_q.", "final_proj.", "target_glu.")
 )
-FAIRSEQ_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,4 +337,6 @@ def load_fairseq(path: str | os.PathLike, dictionary: str | os.PathLike | None =
             f"{path}: weights do not fit the checkpoint's config: {len(missing)} missing "
             f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})"
         )
+    if kind == "ctc" and vocab is not None:
+        model.tokenizer = CharTokenizer(vocab)
     return FairseqImport(model.eval(), vocab)

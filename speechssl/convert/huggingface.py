@@ -19,6 +19,7 @@ import torch
 from speechssl.config import FeatureEncoderConfig, MaskingConfig, QuantizerConfig, TransformerConfig, Wav2Vec2Config
 from speechssl.convert.keymap import Rule, prefixed, to_ours, to_theirs
 from speechssl.serialization import Model, build_model, model_kind
+from speechssl.text.tokenizer import CharTokenizer
 
 ENCODER_RULES: list[Rule] = [
     ("feature_encoder.conv_layers.{i}.conv.{p}", "feature_extractor.conv_layers.{i}.conv.{p}"),
@@ -252,16 +253,81 @@ def load_huggingface(directory: str | os.PathLike) -> Model:
             f"{directory}: weights do not fit config.json: {len(missing)} missing (e.g. {missing[:3]}), "
             f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})"
         )
+    if kind == "ctc" and (directory / "vocab.json").exists():
+        _attach_tokenizer(model, directory, hf_config)
     return model.eval()
 
 
-def save_huggingface(model: Model, directory: str | os.PathLike, vocab: list[str] | None = None) -> Path:
-    """Write ``model`` as a transformers directory that ``from_pretrained`` loads.
+# --------------------------------------------------------------------------------------------
+# Vocabulary (Wav2Vec2CTCTokenizer files)
 
-    Args:
-        vocab: CTC tokens by class index (index 0 is the blank, written as ``<pad>`` as in
-            transformers' convention); written to ``vocab.json`` when given.
+
+def _token_content(value: Any) -> str | None:
+    return value.get("content") if isinstance(value, dict) else value
+
+
+def read_hf_vocab(directory: Path, hf_config: dict[str, Any]) -> tuple[list[str], int, str]:
+    """-> (tokens by transformers class id, the blank id, the word delimiter).
+
+    transformers' blank is ``pad_token_id``, which community models often put last (the
+    "[PAD]" recipe); tokens added beyond vocab.json (``<s>``, ``</s>``) come from
+    tokenizer_config.json or added_tokens.json.
     """
+    vocab = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
+    tok_cfg_path = directory / "tokenizer_config.json"
+    tok_cfg = json.loads(tok_cfg_path.read_text(encoding="utf-8")) if tok_cfg_path.exists() else {}
+    if vocab and all(isinstance(v, dict) for v in vocab.values()):  # multilingual: {lang: vocab}
+        lang = tok_cfg.get("target_lang")
+        if lang not in vocab:
+            raise ValueError(f"{directory}/vocab.json holds several languages ({sorted(vocab)[:5]}...); set target_lang")
+        vocab = vocab[lang]
+    size = hf_config.get("vocab_size", len(vocab))
+    tokens: list[str | None] = [None] * size
+    added = {int(i): _token_content(t) for i, t in tok_cfg.get("added_tokens_decoder", {}).items()}
+    if (directory / "added_tokens.json").exists():
+        added.update({i: t for t, i in json.loads((directory / "added_tokens.json").read_text(encoding="utf-8")).items()})
+    for token, i in list(vocab.items()) + [(t, i) for i, t in added.items()]:
+        if 0 <= i < size and tokens[i] is None:
+            tokens[i] = token
+    names = [t if t is not None else f"<unused{i}>" for i, t in enumerate(tokens)]
+    pad = _token_content(tok_cfg.get("pad_token")) or "<pad>"
+    blank = hf_config.get("pad_token_id")
+    if blank is None or not 0 <= blank < size:
+        blank = names.index(pad) if pad in names else 0
+    return names, blank, _token_content(tok_cfg.get("word_delimiter_token")) or "|"
+
+
+def _attach_tokenizer(model: Model, directory: Path, hf_config: dict[str, Any]) -> None:
+    """Give ``model`` its character tokenizer, moving transformers' blank to class 0 (speechssl's
+    blank) by permuting the head's rows: argmax and every decoded text stay the same."""
+    names, blank, delimiter = read_hf_vocab(directory, hf_config)
+    if delimiter not in names:
+        return  # not a character vocabulary speechssl can decode; the model still loads
+    order = [blank] + [i for i in range(len(names)) if i != blank]
+    with torch.no_grad():
+        model.ctc_head.weight.copy_(model.ctc_head.weight[order])
+        model.ctc_head.bias.copy_(model.ctc_head.bias[order])
+    from speechssl.text.normalize import TextNormalizer
+
+    # transformers' tokenizer keeps case and punctuation as the vocabulary has them.
+    model.tokenizer = CharTokenizer([names[i] for i in order], delimiter, TextNormalizer(case="keep", remove_punctuation=False))
+
+
+def hf_vocab_of(tokenizer: CharTokenizer) -> dict[str, int]:
+    """speechssl tokens -> vocab.json, blank named ``<pad>`` (fairseq's ``<s>``/``<pad>`` swap
+    places, as in transformers' own fairseq port)."""
+    names = list(tokenizer.tokens)
+    if names[0] != "<pad>" and "<pad>" in names:
+        j = names.index("<pad>")
+        names[0], names[j] = names[j], names[0]
+    else:
+        names[0] = "<pad>"
+    return {t: i for i, t in enumerate(names)}
+
+
+def save_huggingface(model: Model, directory: str | os.PathLike) -> Path:
+    """Write ``model`` as a transformers directory that ``from_pretrained`` loads; a CTC model's
+    character tokenizer becomes ``vocab.json`` + ``tokenizer_config.json`` (Wav2Vec2CTCTokenizer)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     kind = model_kind(model)
@@ -270,9 +336,18 @@ def save_huggingface(model: Model, directory: str | os.PathLike, vocab: list[str
     safetensors.torch.save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
     (directory / "config.json").write_text(json.dumps(config_to_hf(model.cfg, kind), indent=2) + "\n")
     (directory / "preprocessor_config.json").write_text(json.dumps(preprocessor_config(model.cfg), indent=2) + "\n")
-    if vocab is not None:
-        if kind == "ctc" and len(vocab) != model.cfg.vocab_size:
-            raise ValueError(f"vocab has {len(vocab)} tokens, the CTC head {model.cfg.vocab_size}")
-        tokens = {("<pad>" if i == 0 else tok): i for i, tok in enumerate(vocab)}
-        (directory / "vocab.json").write_text(json.dumps(tokens, indent=2, ensure_ascii=False) + "\n")
+    tokenizer = getattr(model, "tokenizer", None)
+    if isinstance(tokenizer, CharTokenizer):
+        vocab = hf_vocab_of(tokenizer)
+        (directory / "vocab.json").write_text(json.dumps(vocab, indent=2, ensure_ascii=False) + "\n")
+        tok_cfg = {
+            "tokenizer_class": "Wav2Vec2CTCTokenizer",
+            "pad_token": "<pad>",
+            "unk_token": tokenizer.tokens[tokenizer.unk] if tokenizer.unk is not None else "<unk>",
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "word_delimiter_token": tokenizer.word_boundary,
+            "do_lower_case": False,
+        }
+        (directory / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=2, ensure_ascii=False) + "\n")
     return directory

@@ -7,7 +7,7 @@ import zlib
 
 import torch
 
-from speechssl.audio import load_audio, normalize_waveform
+from speechssl.audio import load_audio, normalize_waveform, pad_waveforms
 from speechssl.data.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,7 @@ class AudioDataset(torch.utils.data.Dataset):
 
 
 def collate(clips: list[torch.Tensor], indices: list[int], manifest: Manifest, failed: list) -> dict:
-    lengths = torch.tensor([c.numel() for c in clips], dtype=torch.long)
-    audio = torch.zeros(len(clips), int(lengths.max()) if clips else 0)
-    for row, clip in enumerate(clips):
-        audio[row, : clip.numel()] = clip
+    audio, lengths = pad_waveforms(clips)
     batch = {
         "audio": audio,
         "audio_lens": lengths,

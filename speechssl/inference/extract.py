@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from speechssl.audio import SAMPLE_RATE, load_audio
-from speechssl.data.manifest import probe_audio
+from speechssl.audio import SAMPLE_RATE
 from speechssl.inference.features import (
     Features,
     encode_batch,
@@ -19,7 +18,7 @@ from speechssl.inference.features import (
     parse_layers,
     pooled,
 )
-from speechssl.inference.inputs import expand_inputs
+from speechssl.inference.inputs import length_batches, load_checked, probe_inputs
 from speechssl.inference.writers import get_writer
 
 log = logging.getLogger(__name__)
@@ -50,43 +49,28 @@ def extract_to(
     encoder = encoder_of(model).eval()
     cfg = encoder.cfg.feature_encoder
     names = parse_layers(layers, encoder.cfg.transformer.num_layers)
-    report = ExtractionReport()
-    # Lengths from file headers (cheap), so short files batch by length and long ones run windowed.
-    utterances = []
-    for utt_id, path in expand_inputs(inputs):
-        _, samples, error = probe_audio(str(path))
-        if error:
-            report.failed.append((str(path), error))
-        else:
-            utterances.append((utt_id, path, samples))
+    found, failed = probe_inputs(inputs)
+    report = ExtractionReport(failed=failed)
     window = window_seconds * SAMPLE_RATE
-    short = sorted((u for u in utterances if u[2] <= window), key=lambda u: -u[2])
-    long = [u for u in utterances if u[2] > window]
     writer = get_writer(fmt, output, names, SAMPLE_RATE / cfg.stride, pooled=pool is not None)
-    bar = tqdm(total=len(utterances), desc="extract", unit="file", disable=not progress)
+    bar = tqdm(total=len(found), desc="extract", unit="file", disable=not progress)
 
     def emit(utt_id: str, features: Features) -> None:
         writer.write(utt_id, pooled(features, pool))
         report.written += 1
 
     try:
-        batch: list[tuple[str, torch.Tensor]] = []
-        for i, (utt_id, path, _) in enumerate(short):
-            audio = _load(path, cfg.receptive_field, report)
-            if audio is not None:
-                batch.append((utt_id, audio))
-            bar.update()
-            longest = max((a.numel() for _, a in batch), default=0)
-            next_size = short[i + 1][2] if i + 1 < len(short) else None
-            if batch and (next_size is None or (len(batch) + 1) * longest > batch_seconds * SAMPLE_RATE):
-                for (uid, _), values in zip(batch, encode_batch(model, [a for _, a in batch], names)):
+        for batch in length_batches([u for u in found if u.samples <= window], batch_seconds * SAMPLE_RATE):
+            loaded = [(u.id, a) for u, a in ((u, _load(u.path, cfg.receptive_field, report)) for u in batch) if a is not None]
+            if loaded:
+                for (uid, _), values in zip(loaded, encode_batch(model, [a for _, a in loaded], names)):
                     n = next(iter(values.values())).shape[0]
                     emit(uid, Features(values, frame_times(n, cfg.stride, cfg.receptive_field), SAMPLE_RATE / cfg.stride))
-                batch = []
-        for utt_id, path, _ in long:
-            audio = _load(path, cfg.receptive_field, report)
+            bar.update(len(batch))
+        for u in (u for u in found if u.samples > window):
+            audio = _load(u.path, cfg.receptive_field, report)
             if audio is not None:
-                emit(utt_id, extract_features(model, audio, names, window_seconds=window_seconds, overlap_seconds=overlap_seconds))
+                emit(u.id, extract_features(model, audio, names, window_seconds=window_seconds, overlap_seconds=overlap_seconds))
             bar.update()
     finally:
         bar.close()
@@ -98,10 +82,7 @@ def extract_to(
 
 def _load(path, min_samples: int, report: ExtractionReport) -> torch.Tensor | None:
     try:
-        audio = load_audio(path)
-        if audio.numel() < min_samples:
-            raise ValueError(f"{path}: {audio.numel()} samples, shorter than the model's {min_samples}-sample minimum")
-        return audio
+        return load_checked(path, min_samples)
     except ValueError as error:
         report.failed.append((str(path), str(error)))
         return None

@@ -18,12 +18,13 @@ models normalize per window: docs/features.md gives the measured difference.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from speechssl.audio import SAMPLE_RATE, normalize_waveform
+from speechssl.audio import SAMPLE_RATE, normalize_waveform, pad_waveforms
 
 
 @dataclass
@@ -87,10 +88,7 @@ def encode_batch(
     """
     encoder = encoder_of(model)
     device = next(encoder.parameters()).device
-    lengths = torch.tensor([w.numel() for w in waveforms])
-    batch = torch.zeros(len(waveforms), int(lengths.max()))
-    for i, w in enumerate(waveforms):
-        batch[i, : w.numel()] = w
+    batch, lengths = pad_waveforms(waveforms)
     if encoder.cfg.normalize_waveform if normalize is None else normalize:
         batch = normalize_waveform(batch, lengths)
     out = encoder(batch.to(device), lengths.to(device), output_hidden_states=True)
@@ -132,7 +130,10 @@ def extract_features(
     if window_seconds is None or audio.numel() <= window_seconds * SAMPLE_RATE:
         values = encode_batch(model, [audio], names, normalize=False)[0]
     else:
-        values = _windowed(model, audio, names, window_seconds, overlap_seconds, windows_per_batch)
+        values = stitch_windows(
+            lambda waves: encode_batch(model, waves, names, normalize=False),
+            audio, encoder.cfg.feature_encoder, window_seconds, overlap_seconds, windows_per_batch,
+        )
     times = frame_times(next(iter(values.values())).shape[0], cfg.stride, cfg.receptive_field)
     return pooled(Features(values, times, SAMPLE_RATE / cfg.stride), pool)
 
@@ -170,27 +171,34 @@ def window_plan(num_samples: int, window: int, overlap: int, stride: int, recept
     return plan
 
 
-def _windowed(model, audio, names, window_seconds, overlap_seconds, windows_per_batch) -> dict[str, torch.Tensor]:
-    encoder = encoder_of(model)
-    cfg = encoder.cfg.feature_encoder
-    stride = cfg.stride
+def stitch_windows(
+    encode: Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]],
+    audio: torch.Tensor,
+    feature_cfg,
+    window_seconds: float,
+    overlap_seconds: float,
+    windows_per_batch: int,
+) -> dict[str, torch.Tensor]:
+    """Run ``encode`` (waveforms -> per waveform ``{name: (frames, D)}``) over overlapping windows
+    of ``audio`` and stitch the per-frame outputs on the global frame grid (:func:`window_plan`)."""
+    stride = feature_cfg.stride
     window = int(window_seconds * SAMPLE_RATE) // stride * stride
     overlap = int(overlap_seconds * SAMPLE_RATE) // stride * stride
     if not 0 <= overlap < window:
         raise ValueError(f"overlap ({overlap_seconds} s) must be shorter than the window ({window_seconds} s)")
-    plan = window_plan(audio.numel(), window, overlap, stride, cfg.receptive_field)
+    plan = window_plan(audio.numel(), window, overlap, stride, feature_cfg.receptive_field)
     total = plan[-1][3]
-    # Filled in place, window by window: peak memory is the result plus two windows' activations.
+    # Filled in place, window by window: peak memory is the result plus a batch of windows' activations.
     result: dict[str, torch.Tensor] = {}
     for group in range(0, len(plan), windows_per_batch):
         chunk = plan[group : group + windows_per_batch]
-        outputs = encode_batch(model, [audio[s:e] for s, e, _, _ in chunk], names, normalize=False)
+        outputs = encode([audio[s:e] for s, e, _, _ in chunk])
         for (start, _, keep_from, keep_to), out in zip(chunk, outputs):
             first = start // stride
-            for name in names:
+            for name, values in out.items():
                 if name not in result:
-                    result[name] = torch.empty(total, out[name].shape[-1], dtype=out[name].dtype)
-                result[name][keep_from:keep_to] = out[name][keep_from - first : keep_to - first]
+                    result[name] = torch.empty(total, values.shape[-1], dtype=values.dtype)
+                result[name][keep_from:keep_to] = values[keep_from - first : keep_to - first]
     return result
 
 

@@ -1,12 +1,17 @@
-"""Command-line audio inputs -> (utterance id, path): files, folders, globs and manifests."""
+"""Command-line audio inputs: files, folders, globs and manifests -> checked, length-batched audio."""
 
 from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from speechssl.data.manifest import AUDIO_EXTENSIONS, Manifest
+import torch
+
+from speechssl.audio import load_audio
+from speechssl.data.manifest import AUDIO_EXTENSIONS, Manifest, probe_audio
 
 
 def expand_inputs(inputs: list[str], extensions=AUDIO_EXTENSIONS) -> list[tuple[str, Path]]:
@@ -31,3 +36,42 @@ def expand_inputs(inputs: list[str], extensions=AUDIO_EXTENSIONS) -> list[tuple[
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         raise ValueError(f"several inputs map to the same utterance id: {duplicates[:5]}; pass their common folder instead")
     return found
+
+
+@dataclass
+class AudioInput:
+    id: str
+    path: Path
+    samples: int  # at 16 kHz, from the file header
+
+
+def probe_inputs(inputs: list[str]) -> tuple[list[AudioInput], list[tuple[str, str]]]:
+    """Expand ``inputs`` and read each file's length from its header (cheap): -> (found, failed)."""
+    found, failed = [], []
+    for utt_id, path in expand_inputs(inputs):
+        _, samples, error = probe_audio(str(path))
+        if error:
+            failed.append((str(path), error))
+        else:
+            found.append(AudioInput(utt_id, path, samples))
+    return found, failed
+
+
+def load_checked(path: str | os.PathLike, min_samples: int) -> torch.Tensor:
+    """The file's audio; ValueError naming the file when unreadable or shorter than ``min_samples``."""
+    audio = load_audio(path)
+    if audio.numel() < min_samples:
+        raise ValueError(f"{path}: {audio.numel()} samples, shorter than the model's {min_samples}-sample minimum")
+    return audio
+
+
+def length_batches(items: list[AudioInput], batch_samples: float) -> Iterator[list[AudioInput]]:
+    """Longest first, packed while ``batch size x longest`` stays within ``batch_samples``."""
+    batch: list[AudioInput] = []
+    for item in sorted(items, key=lambda u: -u.samples):
+        if batch and (len(batch) + 1) * batch[0].samples > batch_samples:
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch

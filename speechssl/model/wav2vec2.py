@@ -276,6 +276,7 @@ class Wav2Vec2ForCTC(nn.Module):
         self.encoder = Wav2Vec2Encoder(cfg)
         self.final_dropout = nn.Dropout(cfg.final_dropout)
         self.ctc_head = nn.Linear(cfg.transformer.embed_dim, cfg.vocab_size)
+        self.tokenizer = None  # a speechssl.text tokenizer; saved with the model when set
         nn.init.xavier_uniform_(self.ctc_head.weight)
         nn.init.zeros_(self.ctc_head.bias)
 

@@ -23,7 +23,7 @@ class DataConfig:
     train_manifest: str = ""
     valid_manifest: str = ""
     max_tokens: int = 1_400_000  # padded samples per batch per process (fairseq max_tokens)
-    max_sample_size: int = 250_000  # longer utterances are randomly cropped (15.6 s)
+    max_sample_size: int | None = 250_000  # longer utterances are randomly cropped (15.6 s); None: never
     min_sample_size: int = 32_000  # shorter utterances are skipped (2 s)
     max_batch_size: int | None = None
     num_workers: int = 1  # DataLoader processes reading audio
@@ -49,10 +49,26 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    """CTC fine-tuning settings (ignored by pretraining)."""
+
+    init_model: str = ""  # pretrained model: speechssl dir or run dir, Hugging Face dir, fairseq .pt; "" = scratch
+    freeze_encoder_updates: int = 0  # fairseq freeze_finetune_updates: only the CTC head trains before this
+    tokenizer: Literal["char", "sentencepiece"] = "char"
+    dictionary: str = ""  # fairseq dict.ltr.txt fixing the character classes (else built from the transcripts)
+    sentencepiece_vocab_size: int = 256
+    sentencepiece_model_type: Literal["unigram", "bpe"] = "unigram"
+    text_case: Literal["upper", "lower", "keep"] = "upper"
+    remove_punctuation: bool = True
+    print_examples: int = 3  # greedy transcripts logged at each validation
+
+
+@dataclass(frozen=True)
 class RunConfig:
     model: Wav2Vec2Config = field(default_factory=Wav2Vec2Config)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     seed: int = 1
     device: str = "auto"  # auto: cuda when available (the local rank's GPU), else cpu
     log_interval: int = 50

@@ -37,7 +37,8 @@ class MetricLogger:
             for name, value in metrics.items():
                 self.writer.add_scalar(f"{split}/{name}", value, step)
             self.writer.flush()
-        shown = ("loss_bits", "contrastive_bits", "accuracy", "code_perplexity", "wer", "cer", "lr", "audio_seconds_per_second")
+        shown = ("loss_bits", "contrastive_bits", "accuracy", "code_perplexity", "loss_per_token", "wer", "cer", "lr",
+                 "audio_seconds_per_second")
         summary = "  ".join(f"{k} {metrics[k]:.4g}" for k in shown if k in metrics)
         log.info("%s update %d  %s", split, step, summary)
 

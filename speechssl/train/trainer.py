@@ -76,11 +76,9 @@ class Trainer:
         self.model = task.build_model(cfg).to(self.env.device)
         if hasattr(self.model, "encoder"):
             self.model.encoder.validate_inputs = False  # audio is validated when loaded
-        self.ddp = (
-            nn.parallel.DistributedDataParallel(self.model, device_ids=[self.env.local_rank] if self.env.device.type == "cuda" else None)
-            if self.env.is_distributed
-            else None
-        )
+        self.ddp: nn.parallel.DistributedDataParallel | None = None
+        self._frozen: tuple[str, ...] | None = None
+        self._apply_freezing(step=0)
         o = cfg.optim
         self.precision = resolve_precision(o.precision, self.env.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
@@ -123,8 +121,8 @@ class Trainer:
         dataset = AudioDataset(
             manifest,
             max_sample_size=d.max_sample_size,
-            min_samples=self.cfg.model.feature_encoder.receptive_field,
-            normalize=self.cfg.model.normalize_waveform,
+            min_samples=self.model.cfg.feature_encoder.receptive_field,
+            normalize=self.model.cfg.normalize_waveform,
             seed=self.cfg.seed,
         )
         return sampler, dataset
@@ -140,6 +138,22 @@ class Trainer:
             generator=torch.Generator(),
             prefetch_factor=4 if workers > 0 else None,
         )
+
+    def _apply_freezing(self, step: int) -> None:
+        """Parameters under the task's frozen prefixes get ``requires_grad=False``: no graph is
+        built for them and the optimizer skips them (their grad stays None, as in fairseq). DDP
+        registers hooks for trainable parameters only, so it is rebuilt when the set changes."""
+        frozen = tuple(self.task.frozen_prefixes(step)) if hasattr(self.task, "frozen_prefixes") else ()
+        if frozen == self._frozen:
+            return
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(not (frozen and name.startswith(frozen)))
+        if self._frozen is not None:
+            log.info("update %d: frozen %s", step + 1, ", ".join(p.rstrip(".") for p in frozen) or "nothing")
+        self._frozen = frozen
+        if self.env.is_distributed:
+            device_ids = [self.env.local_rank] if self.env.device.type == "cuda" else None
+            self.ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
 
     # ---------------------------------------------------------------- data
 
@@ -170,6 +184,7 @@ class Trainer:
 
     def train_step(self, micro_batches: list[dict]) -> dict[str, torch.Tensor] | None:
         """One optimizer update over ``update_freq`` micro-batches; None when skipped."""
+        self._apply_freezing(self.step)
         model = self.ddp or self.model
         model.train()
         sample_size = torch.zeros((), device=self.env.device)
@@ -270,7 +285,7 @@ class Trainer:
                 window.append(stats)
                 if self.step % self.cfg.log_interval == 0 or self.step == o.max_updates:
                     last_metrics = self._log_train(window, time.perf_counter() - start)
-                    bar.set_postfix(loss=f"{last_metrics.get('loss_bits', float('nan')):.3f}")
+                    bar.set_postfix(loss=f"{last_metrics.get('loss_bits', last_metrics.get('loss', float('nan'))):.3f}")
                     window, start = [], time.perf_counter()
                 if self.valid_data is not None and (self.step % self.cfg.validate_interval == 0 or self.step == o.max_updates):
                     self._validate_and_keep_best()
@@ -311,6 +326,8 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         sampler, dataset = self.valid_data
         self.model.eval()
+        if hasattr(self.task, "begin_validation"):
+            self.task.begin_validation()
         sums: dict[str, torch.Tensor] = {}
         for batch in self._data_loader(sampler, dataset):
             if batch["audio"].shape[0] == 0:
@@ -325,6 +342,8 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v.detach().to(self.env.device, torch.float64)
         metrics = self.task.summarize(self._reduce(sums)) if sums else {}
         self.metrics.write("valid", self.step, metrics)
+        if hasattr(self.task, "end_validation") and self.env.is_main:
+            self.task.end_validation(metrics, self.step)
         return metrics
 
     def _validate_and_keep_best(self) -> None:
