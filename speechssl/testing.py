@@ -55,3 +55,28 @@ def tiny_run_config(corpus_dir, **overrides):
         "keep_last": 2,
     }
     return resolve_run_config("tiny", {**base, **overrides})
+
+
+def tiny_finetune_config(corpus_dir, **overrides):
+    """CTC fine-tuning of the tiny model on a (small) synthetic corpus, sized for tests: trains on
+    the dev split (the test corpus's largest labeled one) and validates on the test split."""
+    from pathlib import Path
+
+    from speechssl.train.finetune import split_config
+
+    corpus_dir = Path(corpus_dir)
+    base = {
+        "data.train_manifest": str(corpus_dir / "dev.tsv"),
+        "data.valid_manifest": str(corpus_dir / "test.tsv"),
+        "data.max_tokens": 200_000,
+        "data.num_workers": 0,
+        "model.masking.channel_length": 16,
+        "optim.max_updates": 4,
+        "optim.update_freq": 1,
+        "finetune.freeze_encoder_updates": 2,
+        "log_interval": 1,
+        "validate_interval": 2,
+        "save_interval": 2,
+        "keep_last": 3,
+    }
+    return config.override(split_config("10m", config.tiny()), {**base, **overrides})

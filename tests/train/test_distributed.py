@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import safetensors.torch
 import torch
 
@@ -14,24 +15,35 @@ from speechssl.data.sampler import LengthBucketSampler
 JOB = str(Path(__file__).with_name("ddp_job.py"))
 
 
-def even_batch_budget(corpus: Path) -> int:
+# (training manifest, sampler settings) of each task's test config
+TASKS = {
+    "pretrain": ("train_unlabeled.tsv", {"max_sample_size": 250_000, "min_sample_size": 8_000}, 6),
+    "finetune": ("dev.tsv", {"max_sample_size": None, "min_sample_size": 0}, 4),
+}
+
+
+def even_batch_budget(corpus: Path, task: str) -> int:
     """A budget giving an even number of batches: then 2 ranks x 1 micro-batch and 1 rank x 2
     micro-batches consume exactly the same global batches."""
-    sizes = Manifest.read(corpus / "train_unlabeled.tsv").sizes
-    for max_tokens in range(150_000, 400_000, 10_000):
-        sampler = LengthBucketSampler(sizes, max_tokens, max_sample_size=250_000, min_sample_size=8_000, seed=1)
-        if len(sampler.global_batches(0)) % 2 == 0 and len(sampler.global_batches(0)) >= 6:
+    manifest, sampling, min_batches = TASKS[task]
+    sizes = Manifest.read(corpus / manifest).sizes
+    for max_tokens in range(60_000, 400_000, 10_000):
+        if max(min(s, sampling["max_sample_size"] or s) for s in sizes) > max_tokens:
+            continue  # every utterance must fit the budget
+        sampler = LengthBucketSampler(sizes, max_tokens, seed=1, **sampling)
+        if len(sampler.global_batches(0)) % 2 == 0 and len(sampler.global_batches(0)) >= min_batches:
             return max_tokens
     raise AssertionError("no budget gives an even batch count")
 
 
-def test_two_processes_equal_one_process(synthetic_corpus, tmp_path):
-    max_tokens = str(even_batch_budget(synthetic_corpus))
+@pytest.mark.parametrize("task", ["pretrain", "finetune"])
+def test_two_processes_equal_one_process(synthetic_corpus, tmp_path, task):
+    max_tokens = str(even_batch_budget(synthetic_corpus, task))
     single, multi = tmp_path / "single", tmp_path / "multi"
-    subprocess.run([sys.executable, JOB, str(synthetic_corpus), str(single), "2", max_tokens], check=True)
+    subprocess.run([sys.executable, JOB, str(synthetic_corpus), str(single), "2", max_tokens, task], check=True)
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
     result = subprocess.run(
-        [torchrun, "--standalone", "--nproc_per_node", "2", JOB, str(synthetic_corpus), str(multi), "1", max_tokens],
+        [torchrun, "--standalone", "--nproc_per_node", "2", JOB, str(synthetic_corpus), str(multi), "1", max_tokens, task],
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -41,10 +53,13 @@ def test_two_processes_equal_one_process(synthetic_corpus, tmp_path):
     for name, value in one.items():
         assert torch.equal(rank0[name], rank1[name]), f"ranks diverged at {name}"
         torch.testing.assert_close(rank0[name], value, atol=2e-6, rtol=1e-5, msg=lambda m: f"{name}: {m}")
-    # and the updates did something
+    # and the updates did something, to the encoder too (after the fine-tuning freeze)
     from speechssl import config
-    from speechssl.model import Wav2Vec2ForPretraining
+    from speechssl.model import Wav2Vec2ForCTC, Wav2Vec2ForPretraining
 
     torch.manual_seed(1)
-    initial = Wav2Vec2ForPretraining(config.tiny()).state_dict()
-    assert any(not torch.allclose(initial[k], one[k]) for k in one)
+    if task == "pretrain":
+        initial = Wav2Vec2ForPretraining(config.tiny()).state_dict()
+    else:
+        initial = Wav2Vec2ForCTC(config.override(config.tiny(), {"vocab_size": one["ctc_head.bias"].numel()})).state_dict()
+    assert any(not torch.allclose(initial[k], one[k]) for k in one if k.startswith("encoder.transformer"))
