@@ -65,9 +65,12 @@ def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
 
 def load_native(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> Model:
     meta = read_meta(directory)
-    model = build_model(meta["kind"], Wav2Vec2Config.from_dict(meta["config"]))
+    # Built without storage, then the loaded tensors are adopted as they are: peak memory is
+    # one copy of the weights, not an initialized model plus the file's tensors.
+    with torch.device("meta"):
+        model = build_model(meta["kind"], Wav2Vec2Config.from_dict(meta["config"]))
     state = safetensors.torch.load_file(str(Path(directory) / WEIGHTS_FILE), device=str(map_location))
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=True, assign=True)
     if "tokenizer" in meta:
         from speechssl.text.tokenizer import tokenizer_from_dict
 

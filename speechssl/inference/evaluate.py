@@ -31,7 +31,7 @@ def evaluate(
     manifest_path: str | Path,
     output_dir: str | Path | None = None,
     *,
-    batch_seconds: float = 120.0,
+    batch_seconds: float = 30.0,
     progress: bool = True,
 ) -> EvaluationReport:
     """Score ``transcriber`` on a labeled manifest. A failed file counts as an empty hypothesis

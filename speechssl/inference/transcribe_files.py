@@ -32,7 +32,7 @@ def transcribe_files(
     *,
     output_dir: str | Path | None = None,
     formats: tuple[str, ...] = ("txt",),
-    batch_seconds: float = 120.0,
+    batch_seconds: float = 30.0,
     progress: bool = True,
     on_transcript: Callable[[Transcript], None] | None = None,
 ) -> TranscriptionReport:

@@ -25,7 +25,20 @@ FAIRSEQ_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # fairseq Dictionary order
 WORD_BOUNDARY = "|"
 
 
-class CharTokenizer:
+class _CTCTokenizer:
+    """What every tokenizer shares: ``tokens`` names the classes, class 0 is the blank."""
+
+    tokens: list[str]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def blank_token(self) -> str:
+        return self.tokens[0]
+
+
+class CharTokenizer(_CTCTokenizer):
     kind = "char"
 
     def __init__(self, tokens: list[str], word_boundary: str = WORD_BOUNDARY, normalizer: TextNormalizer | None = None):
@@ -38,13 +51,6 @@ class CharTokenizer:
         self.normalizer = normalizer or TextNormalizer()
         self.index = {t: i for i, t in enumerate(tokens)}
         self.unk = self.index.get("<unk>", self.index.get("[UNK]"))
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def blank_token(self) -> str:
-        return self.tokens[0]
 
     @property
     def silence_token(self) -> str:
@@ -109,7 +115,7 @@ class CharTokenizer:
             f.writelines(f"{t} 1\n" for t in self.tokens[4:])
 
 
-class SentencePieceTokenizer:
+class SentencePieceTokenizer(_CTCTokenizer):
     kind = "sentencepiece"
 
     def __init__(self, model_proto: bytes, normalizer: TextNormalizer | None = None):
@@ -119,13 +125,6 @@ class SentencePieceTokenizer:
         self.processor = sentencepiece.SentencePieceProcessor(model_proto=model_proto)
         self.normalizer = normalizer or TextNormalizer()
         self.tokens = ["<blank>"] + [self.processor.id_to_piece(i) for i in range(self.processor.get_piece_size())]
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def blank_token(self) -> str:
-        return self.tokens[0]
 
     @property
     def silence_token(self) -> str:

@@ -18,7 +18,6 @@ from speechssl.inference.transcribe import Transcriber, Transcript  # noqa: E402
 from speechssl.decoding.timestamps import Word  # noqa: E402
 from speechssl.inference.transcript_writers import cues, render  # noqa: E402
 from speechssl.model import Wav2Vec2ForCTC  # noqa: E402
-from speechssl.serialization import load_model  # noqa: E402
 from speechssl.testing import large_style  # noqa: E402
 from speechssl.text.tokenizer import CharTokenizer  # noqa: E402
 
