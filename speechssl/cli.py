@@ -87,7 +87,8 @@ def _add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--word-score", type=float, default=0.0)
     p.add_argument("--window", type=float, default=30.0, help="seconds per window for long audio")
     p.add_argument("--overlap", type=float, default=5.0, help="seconds shared by neighbouring windows")
-    p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per forward pass")
+    p.add_argument("--batch-seconds", type=float, default=30.0,
+                   help="padded audio per forward pass (memory grows with it; raise it on a GPU)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
 
@@ -146,6 +147,26 @@ def cmd_build_lm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = root / "recipes" / "synthetic" / "run.sh"
+    if not script.exists():
+        raise SystemExit(f"{script} not found: the demo runs from a clone of the repository (pip install -e .)")
+    env = {**os.environ, "SPEECHSSL": f"{sys.executable} -m speechssl"}
+    return subprocess.run(["bash", str(script), *args.recipe_args], cwd=root, env=env).returncode
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from speechssl.report import write_report
+
+    print(write_report(args.exp_dir), end="")
+    return 0
+
+
 def cmd_manifest(args: argparse.Namespace) -> int:
     from speechssl.data.manifest import make_manifests
 
@@ -169,7 +190,10 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     from speechssl.data.corpora.synthetic import prepare_synthetic
 
     _setup_logging()
-    summary = prepare_synthetic(args.output_dir, hours=args.hours, seed=args.seed, workers=args.workers)
+    summary = prepare_synthetic(
+        args.output_dir, hours=args.hours, seed=args.seed, workers=args.workers, labeled_fraction=args.labeled_fraction,
+        dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, progress=not args.no_progress,
+    )
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
     return 0
 
@@ -264,6 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--case", choices=["upper", "lower", "keep"], default="upper", help="match the model's tokenizer")
     p.set_defaults(handler=cmd_build_lm)
 
+    p = sub.add_parser(
+        "demo", help="the synthetic recipe: synthesize, pretrain, fine-tune, compare with scratch, report (~25 min on 2 CPU cores)",
+        formatter_class=fmt)
+    p.add_argument("recipe_args", nargs=argparse.REMAINDER, help="passed to recipes/synthetic/run.sh (--exp, --stage, --conf ...)")
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("report", help="a recipe run's results table (markdown, JSON) and curves (PNG)", formatter_class=fmt)
+    p.add_argument("exp_dir")
+    p.set_defaults(handler=cmd_report)
+
     p = sub.add_parser("manifest", help="scan a folder of audio into fairseq-style train/valid manifests", formatter_class=fmt)
     p.add_argument("root")
     p.add_argument("--output-dir", required=True)
@@ -293,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synthesize", help="synthesize the built-in speech corpus with espeak-ng", formatter_class=fmt)
     p.add_argument("--output-dir", required=True)
     p.add_argument("--hours", type=float, default=1.0)
+    p.add_argument("--labeled-fraction", type=float, default=0.1, help="share of the audio transcribed for fine-tuning")
+    p.add_argument("--dev-fraction", type=float, default=0.05)
+    p.add_argument("--test-fraction", type=float, default=0.05)
+    p.add_argument("--no-progress", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(handler=cmd_synthesize)

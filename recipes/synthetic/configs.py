@@ -80,3 +80,13 @@ def finetune_tiny(corpus: str = "data/synthetic") -> RunConfig:
         save_interval=250,
         collapse_check_after=10**9,
     )
+
+
+def scratch_tiny(corpus: str = "data/synthetic") -> RunConfig:
+    """The from-scratch baseline: ``finetune_tiny``'s data, schedule and updates, but every weight
+    trains from the first update (a frozen random conv encoder would be an unfair baseline)."""
+    import dataclasses
+
+    run = finetune_tiny(corpus)
+    model = config.override(run.model, {"feature_encoder.feature_grad_mult": 1.0})
+    return dataclasses.replace(run, model=model, finetune=dataclasses.replace(run.finetune, freeze_encoder_updates=0))

@@ -311,6 +311,7 @@ class Trainer:
             lr=self.scheduler.get_last_lr()[0],
             grad_norm=sums["grad_norm"] / len(window) / self.env.world_size,
             loss_scale=self.scaler.get_scale() if self.scaler.is_enabled() else 1.0,
+            audio_seconds=sums["audio_seconds"],  # trained on in this window (all ranks)
             audio_seconds_per_second=sums["audio_seconds"] / max(seconds, 1e-9),
             padded_fraction=sums["padded_samples"] / max(sums["batch_samples"], 1.0),
             failed_files=float(self.failed_files_total),

@@ -184,3 +184,34 @@ def test_python_api_takes_paths_arrays_and_models(synthetic_corpus, tmp_path):
     with pytest.raises(ValueError, match="CTC model"):
         speechssl.transcribe(speechssl.load_model(str(tmp_path / "m")).encoder, str(path))
     assert os.path.exists(path)
+
+
+def test_evaluate_cli_scores_and_keeps_every_hypothesis(synthetic_corpus, tmp_path):
+    from speechssl.serialization import save_model
+    from speechssl.text.scoring import error_counts
+
+    tokenizer = CharTokenizer.build(u.text for u in Manifest.read(synthetic_corpus / "dev.tsv").utterances)
+    model = Wav2Vec2ForCTC(config.override(large_style(), {"vocab_size": len(tokenizer)})).eval()
+    model.tokenizer = tokenizer
+    save_model(model, tmp_path / "model")
+    result = run_cli("evaluate", str(tmp_path / "model"), str(synthetic_corpus / "test.tsv"), "--output-dir",
+                     str(tmp_path / "greedy"), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "greedy" / "wer.json").read_text())
+    rows = (tmp_path / "greedy" / "hypotheses.tsv").read_text().splitlines()[1:]
+    assert len(rows) == report["utterances"] == len(Manifest.read(synthetic_corpus / "test.tsv"))
+    errors = words = 0
+    for row in rows:
+        _, _, _, _, _, reference, hypothesis, failed = row.split("\t")
+        counts = error_counts(reference, hypothesis)
+        errors, words = errors + counts.word_errors, words + counts.words
+    assert abs(report["wer"] - 100 * errors / words) < 1e-3
+    assert f"WER {report['wer']:.2f}" in result.stdout
+    # the same through beam search with an LM built from transcripts by the CLI
+    assert run_cli("build-lm", str(synthetic_corpus / "dev.wrd"), "--output", str(tmp_path / "lm.arpa"), "--order", "2").returncode == 0
+    with_lm = run_cli("evaluate", str(tmp_path / "model"), str(synthetic_corpus / "test.tsv"), "--lm", str(tmp_path / "lm.arpa"),
+                      "--beam-size", "5", "--output-dir", str(tmp_path / "lm"), "--no-progress")
+    assert with_lm.returncode == 0, with_lm.stderr
+    lm_words = {w for row in (tmp_path / "lm" / "hypotheses.tsv").read_text().splitlines()[1:] for w in row.split("\t")[6].split()}
+    vocabulary = set((synthetic_corpus / "dev.wrd").read_text().split())
+    assert lm_words <= vocabulary  # lexicon decoding only spells words the LM knows
