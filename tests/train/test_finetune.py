@@ -44,6 +44,14 @@ def test_freezing_schedule_and_pretrained_init(synthetic_corpus, pretrained_run,
     assert [r["step"] for r in valid] == [2, 4] and all(math.isfinite(r["wer"]) and r["wer"] >= 0 for r in valid)
     best = load_model(tmp_path / "ft" / "checkpoints" / "best")
     assert best.tokenizer.tokens == load_model(tmp_path / "ft" / "checkpoints" / "step_00000004").tokenizer.tokens
+    # speechssl evaluate reproduces the validation WER/CER of the kept checkpoint
+    from speechssl.inference.evaluate import evaluate
+    from speechssl.inference.transcribe import Transcriber
+
+    best_valid = min(valid, key=lambda r: r["wer"])
+    report = evaluate(Transcriber(best, timestamps="none"), cfg.data.valid_manifest, progress=False)
+    assert report.wer == pytest.approx(best_valid["wer"], abs=1e-6)
+    assert report.cer == pytest.approx(best_valid["cer"], abs=1e-6)
 
 
 def test_resume_equals_uninterrupted(synthetic_corpus, tmp_path):
