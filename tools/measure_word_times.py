@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def matched_starts(reference: list[str], hypothesis, truth: dict[int, float]) -> list[float]:
-    """|predicted - true| start for hypothesis words equal to their aligned reference word."""
+    """predicted - true start for hypothesis words equal to their aligned reference word."""
     import jiwer
 
     if not hypothesis:
@@ -28,7 +28,7 @@ def matched_starts(reference: list[str], hypothesis, truth: dict[int, float]) ->
             for k in range(chunk.ref_end_idx - chunk.ref_start_idx):
                 r = chunk.ref_start_idx + k
                 if r in truth:
-                    errors.append(abs(hypothesis[chunk.hyp_start_idx + k].start - truth[r]))
+                    errors.append(hypothesis[chunk.hyp_start_idx + k].start - truth[r])
     return errors
 
 
@@ -67,16 +67,17 @@ def main() -> None:
         errors["align"] += matched_starts(reference, aligner.transcribe([audio])[0].words, truth)
         errors["frames"] += matched_starts(reference, spikes.transcribe([audio])[0].words, truth)
         aligned = aligner.align(audio, utterance.text)
-        errors["reference"] += [abs(aligned[i].start - t) for i, t in truth.items() if i < len(aligned)]
-    print("| word times | words compared | mean abs error (ms) | median (ms) | within 100 ms |")
-    print("|---|---|---|---|---|")
+        errors["reference"] += [aligned[i].start - t for i, t in truth.items() if i < len(aligned)]
+    print("| word times | words compared | mean abs error (ms) | median abs (ms) | mean signed (ms) | within 100 ms |")
+    print("|---|---|---|---|---|---|")
     labels = {"align": "transcribe, forced alignment", "frames": "transcribe, CTC spikes",
               "reference": "forced alignment of the reference"}
     for key, values in errors.items():
         if values:
-            within = sum(v <= 0.1 for v in values) / len(values)
-            print(f"| {labels[key]} | {len(values)} | {1000 * statistics.mean(values):.0f} | "
-                  f"{1000 * statistics.median(values):.0f} | {within:.0%} |")
+            absolute = [abs(v) for v in values]
+            within = sum(v <= 0.1 for v in absolute) / len(values)
+            print(f"| {labels[key]} | {len(values)} | {1000 * statistics.mean(absolute):.0f} | "
+                  f"{1000 * statistics.median(absolute):.0f} | {1000 * statistics.mean(values):+.0f} | {within:.0%} |")
 
 
 if __name__ == "__main__":

@@ -24,14 +24,17 @@ class Word:
 
 @dataclass
 class FrameGrid:
-    """Frame index -> seconds: frame t's receptive field starts at ``t * stride`` samples."""
+    """Frame index -> seconds: where frame t's receptive field starts (``t * stride`` samples).
+
+    transformers' word offsets and torchaudio's alignment tutorials use the same convention;
+    measured on synthetic speech it also sits closer to the true word starts than the
+    receptive field's centre (docs/recognition.md)."""
 
     stride: int
-    receptive_field: int
     sample_rate: int
 
     def time(self, frame: float) -> float:
-        return (frame * self.stride + self.receptive_field / 2) / self.sample_rate
+        return frame * self.stride / self.sample_rate
 
 
 def token_spans(log_probs: torch.Tensor, tokens: list[int]) -> list[tuple[int, int, float]] | None:

@@ -11,9 +11,9 @@ Layer names (the table in docs/features.md maps them to transformers, torchaudio
 
 Audio longer than ``window_seconds`` runs in windows with ``overlap_seconds`` of shared
 context; each frame is taken from the window where it sits farthest from an edge. Frames of
-every window fall on the same 20 ms grid, so stitching is exact for the conv features of
-layer-norm models; transformer layers see less context than in one pass, and group-norm
-models normalize per window: docs/features.md gives the measured difference.
+every window fall on the same 20 ms grid, and group-norm models normalize every window with
+the whole utterance's conv statistics, so the conv features are those of one pass; transformer
+layers see less context than in one pass: docs/features.md gives the measured difference.
 """
 
 from __future__ import annotations
@@ -80,18 +80,19 @@ def _select(out, names: list[str]) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def encode_batch(
-    model: nn.Module, waveforms: list[torch.Tensor], names: list[str], normalize: bool | None = None
+    model: nn.Module, waveforms: list[torch.Tensor], names: list[str], normalize: bool | None = None, norm_stats=None
 ) -> list[dict[str, torch.Tensor]]:
     """One padded forward pass over several utterances -> per utterance ``{name: (T, D)}``.
 
-    ``normalize`` (default: the model's ``normalize_waveform``) normalizes each utterance.
+    ``normalize`` (default: the model's ``normalize_waveform``) normalizes each utterance;
+    ``norm_stats`` are conv statistics shared by windows of one utterance.
     """
     encoder = encoder_of(model)
     device = next(encoder.parameters()).device
     batch, lengths = pad_waveforms(waveforms)
     if encoder.cfg.normalize_waveform if normalize is None else normalize:
         batch = normalize_waveform(batch, lengths)
-    out = encoder(batch.to(device), lengths.to(device), output_hidden_states=True)
+    out = encoder(batch.to(device), lengths.to(device), output_hidden_states=True, norm_stats=norm_stats)
     picked = _select(out, names)
     return [{k: v[i, : out.lengths[i]].float().cpu() for k, v in picked.items()} for i in range(len(waveforms))]
 
@@ -130,8 +131,9 @@ def extract_features(
     if window_seconds is None or audio.numel() <= window_seconds * SAMPLE_RATE:
         values = encode_batch(model, [audio], names, normalize=False)[0]
     else:
+        stats = utterance_norm_stats(encoder, audio)
         values = stitch_windows(
-            lambda waves: encode_batch(model, waves, names, normalize=False),
+            lambda waves: encode_batch(model, waves, names, normalize=False, norm_stats=stats),
             audio, encoder.cfg.feature_encoder, window_seconds, overlap_seconds, windows_per_batch,
         )
     times = frame_times(next(iter(values.values())).shape[0], cfg.stride, cfg.receptive_field)
@@ -169,6 +171,16 @@ def window_plan(num_samples: int, window: int, overlap: int, stride: int, recept
         plan.append((start, end, keep_from, keep_to))
         keep_from = keep_to
     return plan
+
+
+def utterance_norm_stats(encoder: nn.Module, audio: torch.Tensor):
+    """For group-norm models, conv 0's statistics over the whole utterance (windows normalized
+    with them see the conv features of one pass); None for layer-norm models, which need none."""
+    feature_encoder = encoder.feature_encoder
+    if not feature_encoder.normalizes_over_time:
+        return None
+    device = next(encoder.parameters()).device
+    return feature_encoder.utterance_norm_stats(audio.to(device))
 
 
 def stitch_windows(

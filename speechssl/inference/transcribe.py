@@ -19,7 +19,7 @@ from torch import nn
 from speechssl.audio import SAMPLE_RATE, normalize_waveform, pad_waveforms
 from speechssl.decoding.greedy import TokenPath, greedy_decode
 from speechssl.decoding.timestamps import FrameGrid, Word, spike_spans, token_spans, words_from_spans
-from speechssl.inference.features import stitch_windows
+from speechssl.inference.features import stitch_windows, utterance_norm_stats
 
 log = logging.getLogger(__name__)
 Decoder = Callable[[torch.Tensor, torch.Tensor], list[TokenPath]]
@@ -74,7 +74,7 @@ class Transcriber:
         self.windows_per_batch = windows_per_batch
         fe = model.cfg.feature_encoder
         self.feature_cfg = fe
-        self.grid = FrameGrid(fe.stride, fe.receptive_field, SAMPLE_RATE)
+        self.grid = FrameGrid(fe.stride, SAMPLE_RATE)
         self.align_frames = int(align_seconds * SAMPLE_RATE / fe.stride)
 
     @property
@@ -88,12 +88,12 @@ class Transcriber:
     # ---------------------------------------------------------------- acoustic model
 
     @torch.no_grad()
-    def log_probs(self, waveforms: list[torch.Tensor], normalize: bool = True) -> list[torch.Tensor]:
+    def log_probs(self, waveforms: list[torch.Tensor], normalize: bool = True, norm_stats=None) -> list[torch.Tensor]:
         """One padded forward pass -> per waveform ``(frames, classes)`` fp32 log-probabilities."""
         batch, lengths = pad_waveforms(waveforms)
         if normalize and self.model.cfg.normalize_waveform:
             batch = normalize_waveform(batch, lengths)
-        out = self.model(batch.to(self.device), lengths.to(self.device))
+        out = self.model(batch.to(self.device), lengths.to(self.device), norm_stats=norm_stats)
         log_probs = out.logits.float().log_softmax(-1)
         return [log_probs[i, : out.lengths[i]].cpu() for i in range(len(waveforms))]
 
@@ -106,8 +106,9 @@ class Transcriber:
             return self.log_probs([audio])[0]
         if self.model.cfg.normalize_waveform:
             audio = normalize_waveform(audio)  # over the whole utterance, as one pass would
+        stats = utterance_norm_stats(self.model.encoder, audio)
         stitched = stitch_windows(
-            lambda waves: [{"log_probs": lp} for lp in self.log_probs(waves, normalize=False)],
+            lambda waves: [{"log_probs": lp} for lp in self.log_probs(waves, normalize=False, norm_stats=stats)],
             audio, self.feature_cfg, self.window_seconds, self.overlap_seconds, self.windows_per_batch,
         )
         return stitched["log_probs"]

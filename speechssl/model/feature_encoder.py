@@ -9,6 +9,8 @@ transformers and torchaudio do not give (peers.md §3.4).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,6 +35,11 @@ def conv_output_length(num_samples: int, conv_layers: ConvSpec) -> int:
 def lengths_to_padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """``(B,)`` lengths -> ``(B, max_len)`` bool, True on padded positions."""
     return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
+
+
+class NormStats(NamedTuple):
+    mean: torch.Tensor  # (C,)
+    var: torch.Tensor  # (C,)
 
 
 class GradMultiply(torch.autograd.Function):
@@ -60,17 +67,21 @@ class MaskedInstanceNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """x: ``(B, C, T)``; valid: ``(B, 1, T)`` float, 1 on valid frames."""
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, stats: NormStats | None = None) -> torch.Tensor:
+        """x: ``(B, C, T)``; valid: ``(B, 1, T)`` float, 1 on valid frames; ``stats``: the
+        ``(C,)`` mean and variance to use instead of ``x``'s own (a window of a longer utterance)."""
         # This runs on the largest activation of the model (conv 0: 512 x S/5): few passes over
         # it matter more than anything else here. Statistics: one masked copy, then two
         # reductions; output: one fused multiply-add.
         xf = x.float()
-        count = valid.sum(-1, keepdim=True).clamp(min=1.0)  # (B, 1, 1)
-        masked = xf * valid
-        mean = masked.sum(-1, keepdim=True) / count  # (B, C, 1)
-        mean_sq = torch.linalg.vecdot(masked, masked).unsqueeze(-1) / count
-        var = (mean_sq - mean.square()).clamp(min=0.0)
+        if stats is not None:
+            mean, var = stats.mean.to(xf)[None, :, None], stats.var.to(xf)[None, :, None]
+        else:
+            count = valid.sum(-1, keepdim=True).clamp(min=1.0)  # (B, 1, 1)
+            masked = xf * valid
+            mean = masked.sum(-1, keepdim=True) / count  # (B, C, 1)
+            mean_sq = torch.linalg.vecdot(masked, masked).unsqueeze(-1) / count
+            var = (mean_sq - mean.square()).clamp(min=0.0)
         scale = torch.rsqrt(var + self.eps) * self.weight[None, :, None]  # (B, C, 1)
         shift = self.bias[None, :, None] - mean * scale
         return torch.addcmul(shift, xf, scale).to(x.dtype)
@@ -79,7 +90,7 @@ class MaskedInstanceNorm(nn.Module):
 class ChannelLayerNorm(nn.LayerNorm):
     """LayerNorm over channels of a ``(B, C, T)`` tensor, in fp32 (fairseq Fp32LayerNorm)."""
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None, stats: NormStats | None = None) -> torch.Tensor:
         y = F.layer_norm(x.transpose(1, 2).float(), self.normalized_shape, self.weight, self.bias, self.eps)
         return y.transpose(1, 2).to(x.dtype)  # (B, T, C) -> (B, C, T)
 
@@ -94,13 +105,15 @@ class ConvBlock(nn.Module):
         nn.init.kaiming_normal_(self.conv.weight)
         self.norm = norm
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, norm_stats: NormStats | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """x: ``(B, C_in, S)``, lengths ``(B,)`` -> ``(B, C_out, S')``, ``(B,)``."""
         x = self.conv(x)
         lengths = conv_output_lengths(lengths, self.spec)
         if self.norm is not None:
             valid = (torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]).to(torch.float32)
-            x = self.norm(x, valid[:, None, :])
+            x = self.norm(x, valid[:, None, :], norm_stats)
         return F.gelu(x), lengths
 
 
@@ -122,11 +135,37 @@ class FeatureEncoder(nn.Module):
             in_channels = channels
         self.conv_layers = nn.ModuleList(blocks)
 
-    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def normalizes_over_time(self) -> bool:
+        """Group-norm ("default") stacks normalize conv 0 over each utterance's frames."""
+        return self.cfg.norm != "layer"
+
+    @torch.no_grad()
+    def utterance_norm_stats(self, waveform: torch.Tensor, chunk_frames: int = 16_000) -> NormStats:
+        """Conv 0's per-channel mean and variance over a whole ``(samples,)`` utterance, computed
+        chunk by chunk (memory of one chunk): windows of a long utterance normalized with these
+        see exactly the conv features of one pass."""
+        block = self.conv_layers[0]
+        (_, kernel, stride), = block.spec
+        frames = (waveform.numel() - kernel) // stride + 1
+        total = total_sq = 0.0
+        for first in range(0, frames, chunk_frames):
+            last = min(first + chunk_frames, frames)
+            y = block.conv(waveform[first * stride : (last - 1) * stride + kernel][None, None]).float()[0]  # (C, n)
+            total = total + y.sum(-1, dtype=torch.float64)
+            total_sq = total_sq + (y.double() * y.double()).sum(-1)
+        mean = total / frames
+        return NormStats(mean.float(), (total_sq / frames - mean.square()).clamp(min=0.0).float())
+
+    def forward(
+        self, waveform: torch.Tensor, lengths: torch.Tensor, norm_stats: NormStats | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
             waveform: ``(batch, samples)``, zero-padded past ``lengths``.
             lengths: ``(batch,)`` valid samples.
+            norm_stats: conv 0's normalization statistics to use for every row (windows of one
+                utterance, see :meth:`utterance_norm_stats`); None: each row's own.
 
         Returns:
             features ``(batch, frames, channels)`` (padded frames hold garbage; use the lengths),
@@ -136,12 +175,12 @@ class FeatureEncoder(nn.Module):
         mult = self.cfg.feature_grad_mult
         if mult > 0:
             for block in self.conv_layers:
-                x, lengths = block(x, lengths)
+                x, lengths = block(x, lengths, norm_stats)
             if mult != 1.0 and torch.is_grad_enabled():
                 x = GradMultiply.apply(x, mult)
         else:
             # feature_grad_mult == 0 freezes the conv stack (fine-tuning): no graph at all.
             with torch.no_grad():
                 for block in self.conv_layers:
-                    x, lengths = block(x, lengths)
+                    x, lengths = block(x, lengths, norm_stats)
         return x.transpose(1, 2), lengths  # (B, C, T) -> (B, T, C)

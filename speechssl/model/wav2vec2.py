@@ -11,6 +11,7 @@ from torch import nn
 from speechssl.config import Wav2Vec2Config
 from speechssl.model.feature_encoder import (
     FeatureEncoder,
+    NormStats,
     conv_output_length,
     conv_output_lengths,
     lengths_to_padding_mask,
@@ -89,6 +90,7 @@ class Wav2Vec2Encoder(nn.Module):
         time_mask: torch.Tensor | None = None,
         channel_mask: torch.Tensor | None = None,
         output_hidden_states: bool = False,
+        norm_stats: NormStats | None = None,
     ) -> EncoderOutput:
         """
         Args:
@@ -97,9 +99,11 @@ class Wav2Vec2Encoder(nn.Module):
             time_mask: ``(batch, frames)`` bool; masked frames are replaced by the mask embedding.
             channel_mask: ``(batch, embed_dim)`` bool; masked channels are zeroed at every frame.
             output_hidden_states: collect the per-layer states (see :class:`Transformer`).
+            norm_stats: utterance-level conv normalization statistics for windows of a long
+                utterance (group-norm models; see ``FeatureEncoder.utterance_norm_stats``).
         """
         waveform, lengths = self.check_inputs(waveform, lengths)
-        conv, frame_lengths = self.feature_encoder(waveform, lengths)  # (B, T, C), (B,)
+        conv, frame_lengths = self.feature_encoder(waveform, lengths, norm_stats)  # (B, T, C), (B,)
         padding_mask = lengths_to_padding_mask(frame_lengths, conv.shape[1])  # (B, T)
         valid = (~padding_mask).to(torch.float32)  # (B, T)
         per_frame = conv.float().pow(2).mean(-1)  # (B, T)
@@ -287,6 +291,7 @@ class Wav2Vec2ForCTC(nn.Module):
         *,
         output_hidden_states: bool = False,
         utterance_keys: torch.Tensor | None = None,
+        norm_stats: NormStats | None = None,
     ) -> CTCOutput:
         """
         Args:
@@ -314,7 +319,8 @@ class Wav2Vec2ForCTC(nn.Module):
                     device=waveform.device, row_keys=utterance_keys, stream=CHANNEL_MASK_STREAM,
                 )
         out = self.encoder(
-            waveform, lengths, time_mask=time_mask, channel_mask=channel_mask, output_hidden_states=output_hidden_states
+            waveform, lengths, time_mask=time_mask, channel_mask=channel_mask, output_hidden_states=output_hidden_states,
+            norm_stats=norm_stats,
         )
         logits = self.ctc_head(self.final_dropout(out.context))  # (B, T, V)
         # Padded frames emit blank with certainty (fairseq Wav2VecEncoder does the same).

@@ -76,8 +76,8 @@ def test_forced_alignment_recovers_known_spans():
     spans = token_spans(log_probs, tokens)
     assert [(s, e) for s, e, _ in spans] == [(0, 4), (5, 9), (10, 14), (15, 19), (20, 24)]
     assert all(p > 0.99 for _, _, p in spans)
-    grid = FrameGrid(stride=320, receptive_field=400, sample_rate=16000)
+    grid = FrameGrid(stride=320, sample_rate=16000)
     words = words_from_spans(TOKENIZER, tokens, spans, grid)
     assert [w.text for w in words] == ["CAT", "A"]
-    assert math.isclose(words[0].start, 0.0125) and math.isclose(words[0].end, grid.time(14))
+    assert math.isclose(words[0].start, 0.0) and math.isclose(words[0].end, grid.time(14))
     assert token_spans(log_probs[:3], tokens) is None  # cannot fit: 5 units in 3 frames
