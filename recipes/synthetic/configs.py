@@ -43,11 +43,13 @@ def pretrain_tiny(corpus: str = "data/synthetic") -> RunConfig:
 
 
 def finetune_tiny(corpus: str = "data/synthetic") -> RunConfig:
-    """CTC fine-tuning of the tiny model on the labeled split (~4.5 min of audio) on a 2-core CPU.
+    """CTC fine-tuning of the tiny model on the labeled split (~10 min of audio) on a 2-core CPU.
 
-    fairseq's low-resource recipe scaled to a 96-dim, 2-layer model and a short run: channel
-    spans of 16 (not 64) of the 96 channels, a higher lr for the short schedule, and the
-    encoder frozen for the first 10% of updates instead of 10k.
+    fairseq's low-resource recipe (tri-stage lr, frozen conv encoder, time and channel masking)
+    scaled to a 96-dim, 2-layer model and a 1000-update run: channel spans of 16 (not 64) of the
+    96 channels, lighter masking (0.4 / 0.2) and a higher lr (3e-3), since the tiny model
+    underfits (measured on the default corpus: dev CER 48.9% vs 53.8% with lr 1e-3 and
+    masking 0.5 / 0.25), and the encoder frozen for the first 10% of updates instead of 10k.
     """
     from speechssl.train.config import FinetuneConfig
     from speechssl.train.finetune import split_config
@@ -56,8 +58,8 @@ def finetune_tiny(corpus: str = "data/synthetic") -> RunConfig:
     model = config.override(base.model, {
         "transformer.layerdrop": 0.0,
         "transformer.activation_dropout": 0.0,
-        "masking.time_prob": 0.5,
-        "masking.channel_prob": 0.25,
+        "masking.time_prob": 0.4,
+        "masking.channel_prob": 0.2,
         "masking.channel_length": 16,
     })
     return RunConfig(
@@ -71,7 +73,7 @@ def finetune_tiny(corpus: str = "data/synthetic") -> RunConfig:
             num_workers=1,
         ),
         optim=OptimConfig(
-            lr=1e-3, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.0, schedule="tri_stage",
+            lr=3e-3, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.0, schedule="tri_stage",
             max_updates=1000, phase_ratio=(0.1, 0.4, 0.5), final_lr_scale=0.05,
         ),
         finetune=FinetuneConfig(freeze_encoder_updates=100),
@@ -83,10 +85,70 @@ def finetune_tiny(corpus: str = "data/synthetic") -> RunConfig:
 
 
 def scratch_tiny(corpus: str = "data/synthetic") -> RunConfig:
-    """The from-scratch baseline: ``finetune_tiny``'s data, schedule and updates, but every weight
-    trains from the first update (a frozen random conv encoder would be an unfair baseline)."""
+    """The from-scratch baseline: ``finetune_tiny`` itself (data, schedule, updates, frozen conv
+    stack) started from random weights, so the initialization is the only difference.
+
+    Training the conv stack too is the other possible baseline; its backward pass through the
+    largest activation makes the run ~3x slower (9 min here), past the demo's 30-minute budget.
+    docs/recognition.md reports it measured separately.
+    """
+    return finetune_tiny(corpus)
+
+
+def small_model() -> config.Wav2Vec2Config:
+    """A 6-layer, 384-dim model (~12M parameters) for the larger setting: BASE's shape at half
+    the conv width and half the transformer width and depth."""
+    return config.override(config.tiny(), {
+        "feature_encoder.conv_layers": ((256, 10, 5),) + ((256, 3, 2),) * 4 + ((256, 2, 2),) * 2,
+        "transformer.embed_dim": 384,
+        "transformer.num_layers": 6,
+        "transformer.num_heads": 6,
+        "transformer.ffn_dim": 1536,
+        "transformer.pos_conv_kernel": 64,
+        "transformer.pos_conv_groups": 16,
+        "quantizer.num_groups": 2,
+        "quantizer.num_vars": 160,
+        "final_dim": 128,
+    })
+
+
+def pretrain_small(corpus: str = "data/synthetic") -> RunConfig:
+    """The larger setting (conf/large.sh): ``small_model`` pretrained for 20k updates of ~90 s
+    batches, fairseq's dropouts, a GPU (or a long CPU run)."""
+    import dataclasses
+
+    run = pretrain_tiny(corpus)
+    return dataclasses.replace(
+        run,
+        model=config.override(small_model(), {"quantizer.temp_decay": 0.9999}),
+        data=dataclasses.replace(run.data, max_tokens=1_400_000, num_workers=4),
+        optim=dataclasses.replace(run.optim, lr=1e-3, warmup_updates=2000, max_updates=20_000),
+        validate_interval=1000,
+        save_interval=1000,
+    )
+
+
+def finetune_small(corpus: str = "data/synthetic") -> RunConfig:
+    """Fine-tuning ``small_model`` (conf/large.sh): fairseq's 1h recipe with 4000 updates."""
     import dataclasses
 
     run = finetune_tiny(corpus)
-    model = config.override(run.model, {"feature_encoder.feature_grad_mult": 1.0})
-    return dataclasses.replace(run, model=model, finetune=dataclasses.replace(run.finetune, freeze_encoder_updates=0))
+    model = config.override(small_model(), {
+        "transformer.layerdrop": 0.05,
+        "transformer.activation_dropout": 0.1,
+        "feature_encoder.feature_grad_mult": 0.0,
+        "masking.time_prob": 0.65,
+        "masking.channel_prob": 0.25,
+        "masking.channel_length": 64,
+    })
+    return dataclasses.replace(
+        run, model=model,
+        optim=dataclasses.replace(run.optim, lr=5e-4, max_updates=4000),
+        finetune=dataclasses.replace(run.finetune, freeze_encoder_updates=400),
+        validate_interval=500, save_interval=500,
+    )
+
+
+def scratch_small(corpus: str = "data/synthetic") -> RunConfig:
+    """The larger setting's baseline: ``finetune_small`` from random weights."""
+    return finetune_small(corpus)
