@@ -50,8 +50,7 @@ def collect(exp: Path) -> dict[str, Any]:
     if corpus.exists():
         splits = json.loads(corpus.read_text())["splits"]
         audio["synthesize"] = 3600 * sum(s["hours"] for s in splits.values())
-    for name, system in results["systems"].items():
-        audio[f"evaluate_{name}"] = system["audio_seconds"]
+    audio["evaluate"] = sum(system["audio_seconds"] for system in results["systems"].values())
     times = exp / "stage_times.tsv"
     if times.exists():
         for line in times.read_text().splitlines():

@@ -4,7 +4,8 @@
 
 The split's audio is concatenated (in manifest order) to ``--seconds``; the model transcribes
 it in one pass and with each window:overlap setting. Prints a markdown table: frames whose
-argmax differs, the largest log-probability difference, and whether the texts are identical.
+argmax differs, the largest log-probability difference, whether the texts are identical, and
+their word error rate with the one-pass text as the reference.
 """
 
 import argparse
@@ -37,16 +38,20 @@ def main() -> None:
     reference_lp = whole.utterance_log_probs(audio)
     reference = whole.transcribe([audio])[0].text
     print(f"{audio.numel() / 16000:.0f} s of audio, {reference_lp.shape[0]} frames, {len(reference.split())} words (one pass)\n")
-    print("| window / overlap (s) | frames with another argmax | max abs log-prob difference | same text |")
-    print("|---|---|---|---|")
+    from speechssl.text.scoring import error_counts
+
+    print("| window / overlap (s) | frames with another argmax | max abs log-prob difference | same text | "
+          "word difference to one pass |")
+    print("|---|---|---|---|---|")
     for setting in args.windows:
         window, overlap = (float(x) for x in setting.split(":"))
         chunked = Transcriber(model, window_seconds=window, overlap_seconds=overlap, timestamps="none")
         lp = chunked.utterance_log_probs(audio)
         flips = int((lp.argmax(-1) != reference_lp.argmax(-1)).sum())
         text = chunked.transcribe([audio])[0].text
+        differ = error_counts(reference, text)
         print(f"| {window:g} / {overlap:g} | {flips} of {lp.shape[0]} | {(lp - reference_lp).abs().max():.4f} | "
-              f"{'yes' if text == reference else 'no'} |")
+              f"{'yes' if text == reference else 'no'} | {100 * differ.wer:.1f}% ({differ.word_errors} words) |")
 
 
 if __name__ == "__main__":

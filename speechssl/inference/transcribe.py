@@ -136,14 +136,19 @@ class Transcriber:
         return words
 
     def _aligned_spans(self, log_probs: torch.Tensor, path: TokenPath) -> list[tuple[int, int, float]] | None:
-        """Forced alignment in segments cut at word starts, each at most ``align_frames`` long:
-        a whole-file alignment would need frames x units memory."""
-        starts = [positions[0] for _, positions in self.tokenizer.words(path.tokens)]
-        cuts, segment_start = [0], 0
-        for previous, start in zip(starts, starts[1:]):
-            if path.frames[start] - segment_start > self.align_frames and previous > cuts[-1]:
-                cuts.append(previous)
-                segment_start = path.frames[previous]
+        """Forced alignment in segments of about ``align_frames``, cut before a decoded unit
+        (at a word start where one is near): a whole-file alignment needs frames x units
+        memory, and torchaudio's aligner crashes once that passes 2^31 (a 20-minute file).
+        Every unit's spike lies inside its segment, so each segment is alignable."""
+        word_starts = {positions[0] for _, positions in self.tokenizer.words(path.tokens)}
+        cuts, segment_first, candidate = [0], 0, None  # candidate: the latest word start since the last cut
+        for i in range(1, len(path.tokens)):
+            if path.frames[i] - segment_first > self.align_frames:
+                cut = candidate if candidate is not None else i
+                cuts.append(cut)
+                segment_first, candidate = path.frames[cut], None
+            if i in word_starts and i > cuts[-1]:
+                candidate = i
         cuts.append(len(path.tokens))
         spans = []
         for a, b in zip(cuts, cuts[1:]):

@@ -219,3 +219,27 @@ def test_evaluate_cli_scores_and_keeps_every_hypothesis(synthetic_corpus, tmp_pa
     lm_words = {w for row in (tmp_path / "lm" / "hypotheses.tsv").read_text().splitlines()[1:] for w in row.split("\t")[6].split()}
     vocabulary = set((synthetic_corpus / "dev.wrd").read_text().split())
     assert lm_words <= vocabulary  # lexicon decoding only spells words the LM knows
+
+
+def test_alignment_segments_stay_bounded_inside_long_words(monkeypatch):
+    """A model that never emits a word boundary still aligns in bounded segments (torchaudio's
+    aligner crashes past 2^31 frames x units), and every unit gets its span in order."""
+    from speechssl.decoding import timestamps
+    from speechssl.decoding.greedy import TokenPath
+
+    model = trained_like_model()
+    transcriber = Transcriber(model, align_seconds=2.0)  # 100 frames
+    T, letters = 3000, [model.tokenizer.index[c] for c in "THEQUICK"]
+    frames = list(range(5, T - 5, 7))  # one letter every 7 frames, no "|": a single 3000-frame word
+    tokens = [letters[i % len(letters)] for i in range(len(frames))]
+    log_probs = torch.full((T, len(model.tokenizer)), -10.0)
+    log_probs[:, 0] = 0.0
+    for f, t in zip(frames, tokens):
+        log_probs[f, 0], log_probs[f, t] = -10.0, 0.0
+    seen = []
+    original = timestamps.token_spans
+    monkeypatch.setattr("speechssl.inference.transcribe.token_spans",
+                        lambda lp, toks: seen.append(lp.shape[0]) or original(lp, toks))
+    spans = transcriber._aligned_spans(log_probs.log_softmax(-1), TokenPath(tokens, frames))
+    assert len(seen) > 10 and max(seen) <= 2 * 100 + 10
+    assert [s for s, _, _ in spans] == frames
