@@ -157,7 +157,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not script.exists():
         raise SystemExit(f"{script} not found: the demo runs from a clone of the repository (pip install -e .)")
     env = {**os.environ, "SPEECHSSL": f"{sys.executable} -m speechssl"}
-    return subprocess.run(["bash", str(script), *args.recipe_args], cwd=root, env=env).returncode
+    options = ["--conf", args.conf, "--exp", args.exp, "--stage", str(args.stage), "--stop-stage", str(args.stop_stage)]
+    return subprocess.run(["bash", str(script), *options], cwd=root, env=env).returncode
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -291,7 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo", help="the synthetic recipe: synthesize, pretrain, fine-tune, compare with scratch, report (~25 min on 2 CPU cores)",
         formatter_class=fmt)
-    p.add_argument("recipe_args", nargs=argparse.REMAINDER, help="passed to recipes/synthetic/run.sh (--exp, --stage, --conf ...)")
+    p.add_argument("--conf", default="recipes/synthetic/conf/default.sh", help="settings (relative to the repository root)")
+    p.add_argument("--exp", default="exp/synthetic", help="output directory (relative to the repository root)")
+    p.add_argument("--stage", type=int, default=0, help="first stage to run (finished stages are skipped anyway)")
+    p.add_argument("--stop-stage", type=int, default=100, help="last stage to run")
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("report", help="a recipe run's results table (markdown, JSON) and curves (PNG)", formatter_class=fmt)

@@ -29,3 +29,11 @@ def test_convert_round_trip_through_the_cli(tmp_path):
     run_cli("convert", str(tmp_path / "hf"), str(tmp_path / "back"))
     back = load_model(tmp_path / "back")
     assert all(torch.equal(v, back.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_demo_passes_its_options_to_the_recipe(tmp_path):
+    """`speechssl demo` runs recipes/synthetic/run.sh; stage 7 is past the last, so nothing runs."""
+    result = subprocess.run([sys.executable, "-m", "speechssl", "demo", "--exp", str(tmp_path / "exp"), "--stage", "7"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "exp").is_dir() and not list((tmp_path / "exp").iterdir())
