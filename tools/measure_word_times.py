@@ -76,7 +76,7 @@ def main() -> None:
         if values:
             absolute = [abs(v) for v in values]
             within = sum(v <= 0.1 for v in absolute) / len(values)
-            print(f"| {labels[key]} | {len(values)} | {1000 * statistics.mean(absolute):.0f} | "
+            print(f"| {labels[key]} | {len(values)} | {1000 * statistics.mean(absolute):.1f} | "
                   f"{1000 * statistics.median(absolute):.0f} | {1000 * statistics.mean(values):+.0f} | {within:.0%} |")
 
 
