@@ -285,7 +285,9 @@ class Trainer:
                 window.append(stats)
                 if self.step % self.cfg.log_interval == 0 or self.step == o.max_updates:
                     last_metrics = self._log_train(window, time.perf_counter() - start)
-                    bar.set_postfix(loss=f"{last_metrics.get('loss_bits', last_metrics.get('loss', float('nan'))):.3f}")
+                    shown = next((k for k in ("loss_bits", "loss_per_token", "loss") if k in last_metrics), None)
+                    if shown is not None:
+                        bar.set_postfix({shown: f"{last_metrics[shown]:.3f}"})
                     window, start = [], time.perf_counter()
                 if self.valid_data is not None and (self.step % self.cfg.validate_interval == 0 or self.step == o.max_updates):
                     self._validate_and_keep_best()
