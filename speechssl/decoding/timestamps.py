@@ -57,14 +57,15 @@ def token_spans(log_probs: torch.Tensor, tokens: list[int]) -> list[tuple[int, i
 
 
 def spike_spans(log_probs: torch.Tensor, path: TokenPath) -> list[tuple[int, int, float]]:
-    """Spans from decoded spikes: a unit lasts from its first frame up to the next unit's."""
+    """Spans from decoded spikes: a unit lasts from its spike while it stays the argmax
+    (at most up to the next unit's spike)."""
+    best = log_probs.argmax(-1).tolist()  # one pass over the frames, not one per frame
     probs = log_probs.float().exp()
     ends = path.frames[1:] + [log_probs.shape[0]]
     spans = []
     for token, start, end in zip(path.tokens, path.frames, ends):
-        # the unit's own frames: from its spike while it stays the argmax
         stop = start + 1
-        while stop < end and int(log_probs[stop].argmax()) == token:
+        while stop < end and best[stop] == token:
             stop += 1
         spans.append((start, stop, float(probs[start:stop, token].mean())))
     return spans

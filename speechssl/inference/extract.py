@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from speechssl.audio import SAMPLE_RATE
@@ -18,7 +17,7 @@ from speechssl.inference.features import (
     parse_layers,
     pooled,
 )
-from speechssl.inference.inputs import length_batches, load_checked, probe_inputs
+from speechssl.inference.inputs import length_batches, load_all, probe_inputs
 from speechssl.inference.writers import get_writer
 
 log = logging.getLogger(__name__)
@@ -61,15 +60,14 @@ def extract_to(
 
     try:
         for batch in length_batches([u for u in found if u.samples <= window], batch_seconds * SAMPLE_RATE):
-            loaded = [(u.id, a) for u, a in ((u, _load(u.path, cfg.receptive_field, report)) for u in batch) if a is not None]
+            loaded = load_all(batch, cfg.receptive_field, report.failed)
             if loaded:
-                for (uid, _), values in zip(loaded, encode_batch(model, [a for _, a in loaded], names)):
+                for (u, _), values in zip(loaded, encode_batch(model, [a for _, a in loaded], names)):
                     n = next(iter(values.values())).shape[0]
-                    emit(uid, Features(values, frame_times(n, cfg.stride, cfg.receptive_field), SAMPLE_RATE / cfg.stride))
+                    emit(u.id, Features(values, frame_times(n, cfg.stride, cfg.receptive_field), SAMPLE_RATE / cfg.stride))
             bar.update(len(batch))
         for u in (u for u in found if u.samples > window):
-            audio = _load(u.path, cfg.receptive_field, report)
-            if audio is not None:
+            for _, audio in load_all([u], cfg.receptive_field, report.failed):
                 emit(u.id, extract_features(model, audio, names, window_seconds=window_seconds, overlap_seconds=overlap_seconds))
             bar.update()
     finally:
@@ -78,11 +76,3 @@ def extract_to(
     for path, reason in report.failed:
         log.warning("skipped %s: %s", path, reason)
     return report
-
-
-def _load(path, min_samples: int, report: ExtractionReport) -> torch.Tensor | None:
-    try:
-        return load_checked(path, min_samples)
-    except ValueError as error:
-        report.failed.append((str(path), str(error)))
-        return None

@@ -65,6 +65,17 @@ def load_checked(path: str | os.PathLike, min_samples: int) -> torch.Tensor:
     return audio
 
 
+def load_all(batch: list[AudioInput], min_samples: int, failed: list[tuple[str, str]]) -> list[tuple[AudioInput, torch.Tensor]]:
+    """Load each input of a batch; failures are appended to ``failed`` as (path, reason)."""
+    loaded = []
+    for u in batch:
+        try:
+            loaded.append((u, load_checked(u.path, min_samples)))
+        except ValueError as error:
+            failed.append((str(u.path), str(error)))
+    return loaded
+
+
 def length_batches(items: list[AudioInput], batch_samples: float) -> Iterator[list[AudioInput]]:
     """Longest first, packed while ``batch size x longest`` stays within ``batch_samples``."""
     batch: list[AudioInput] = []

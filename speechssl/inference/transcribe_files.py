@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from speechssl.audio import SAMPLE_RATE
-from speechssl.inference.inputs import AudioInput, length_batches, load_checked, probe_inputs
+from speechssl.inference.inputs import length_batches, load_all, probe_inputs
 from speechssl.inference.transcribe import Transcriber, Transcript
 from speechssl.inference.transcript_writers import write_transcript
 
@@ -54,13 +54,13 @@ def transcribe_files(
     try:
         short = [u for u in found if not transcriber.is_long(u.samples)]
         for batch in length_batches(short, batch_seconds * SAMPLE_RATE):
-            loaded = _load_all(batch, transcriber.min_samples, report)
+            loaded = load_all(batch, transcriber.min_samples, report.failed)
             if loaded:
                 for transcript in transcriber.transcribe([a for _, a in loaded], [u.id for u, _ in loaded]):
                     finish(transcript)
             bar.update(sum(u.samples for u in batch) / SAMPLE_RATE)
         for u in (u for u in found if transcriber.is_long(u.samples)):
-            for _, audio in _load_all([u], transcriber.min_samples, report):
+            for _, audio in load_all([u], transcriber.min_samples, report.failed):
                 finish(transcriber.transcribe([audio], [u.id])[0])
             bar.update(u.samples / SAMPLE_RATE)
     finally:
@@ -68,13 +68,3 @@ def transcribe_files(
     for path, reason in report.failed:
         log.warning("failed %s: %s", path, reason)
     return report
-
-
-def _load_all(batch: list[AudioInput], min_samples: int, report: TranscriptionReport) -> list:
-    loaded = []
-    for u in batch:
-        try:
-            loaded.append((u, load_checked(u.path, min_samples)))
-        except ValueError as error:
-            report.failed.append((str(u.path), str(error)))
-    return loaded
