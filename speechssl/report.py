@@ -7,6 +7,7 @@ Reads the layout the recipes write (``recipes/synthetic/run.sh``)::
     EXP_DIR/finetune_ssl/train_log.jsonl       fine-tuning of the pretrained model
     EXP_DIR/finetune_scratch/train_log.jsonl   the same fine-tuning from random weights
     EXP_DIR/eval/<name>/wer.json               speechssl evaluate outputs (ssl, scratch, ssl_lm)
+    EXP_DIR/eval/<model>/<decoder>/<set>/wer.json   corpus recipes: one table row per model and decoder
     EXP_DIR/stage_times.tsv                    stage<TAB>seconds, appended by run.sh
 
 and writes ``EXP_DIR/results.md``, ``results.json`` and ``curves.png`` (matplotlib, if installed).
@@ -32,11 +33,14 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 
 def collect(exp: Path) -> dict[str, Any]:
-    results: dict[str, Any] = {"systems": {}, "stages": {}, "pretraining": {}}
+    results: dict[str, Any] = {"systems": {}, "stages": {}, "pretraining": {}, "evaluations": {}}
     for name, _ in SYSTEMS:
         path = exp / "eval" / name / "wer.json"
         if path.exists():
             results["systems"][name] = json.loads(path.read_text())
+    for path in sorted((exp / "eval").glob("*/*/*/wer.json")):
+        system, evaluation_set = "/".join(path.parent.parent.relative_to(exp / "eval").parts), path.parent.name
+        results["evaluations"].setdefault(system, {})[evaluation_set] = json.loads(path.read_text())
     pre = [r for r in read_log(exp / "pretrain" / "train_log.jsonl") if r["split"] == "valid"]
     if pre:
         last = pre[-1]
@@ -68,11 +72,19 @@ def _trained_audio(run: Path) -> float:
 
 
 def to_markdown(results: dict[str, Any]) -> str:
-    lines = ["| system (held-out-voice test split) | WER % | CER % |", "|---|---|---|"]
+    lines = ["| system (held-out-voice test split) | WER % | CER % |", "|---|---|---|"] if results["systems"] else []
     for name, label in SYSTEMS:
         if name in results["systems"]:
             s = results["systems"][name]
             lines.append(f"| {label} | {s['wer']:.1f} | {s['cer']:.1f} |")
+    evaluations = results.get("evaluations") or {}
+    sets = sorted({name for by_set in evaluations.values() for name in by_set})
+    if evaluations:
+        lines += ["", "| model / decoder | " + " | ".join(f"{name} WER %" for name in sets) + " |",
+                  "|---|" + "---|" * len(sets)]
+        for system, by_set in evaluations.items():
+            cells = [f"{by_set[name]['wer']:.1f}" if name in by_set else "" for name in sets]
+            lines.append(f"| {system} | " + " | ".join(cells) + " |")
     p = results["pretraining"]
     if p:
         lines += ["", "| pretraining (validation) | value |", "|---|---|",
@@ -86,7 +98,7 @@ def to_markdown(results: dict[str, Any]) -> str:
             rate = f"{entry['audio_seconds_per_second']:.1f}" if "audio_seconds_per_second" in entry else ""
             lines.append(f"| {stage} | {_clock(entry['seconds'])} | {rate} |")
         lines.append(f"| total | {_clock(total)} | |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines).strip("\n") + "\n"
 
 
 def _clock(seconds: float) -> str:

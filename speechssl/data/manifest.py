@@ -146,29 +146,37 @@ def probe_audio(path: str) -> tuple[str, int | None, str | None]:
     return path, round(info.frames * SAMPLE_RATE / info.samplerate), None
 
 
-def scan_audio(
-    root: str | os.PathLike, extensions=AUDIO_EXTENSIONS, workers: int = 2, progress: bool = True
-) -> tuple[list[Utterance], list[tuple[str, str]]]:
-    """All audio files under ``root`` -> (readable utterances, [(path, why) of unreadable ones])."""
+def probe_paths(
+    paths: list[str], workers: int = 2, progress: bool = True, desc: str = "probe"
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Read the headers of ``paths`` in parallel -> ({path: num_samples at 16 kHz}, [(path, why) unreadable])."""
     from tqdm import tqdm
 
-    root = Path(root)
-    paths = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in extensions and p.is_file())
-    bar = tqdm(total=len(paths), desc=f"scan {root}", unit="file", disable=not progress)
-    found, failed = [], []
+    found, failed = {}, []
+    bar = tqdm(total=len(paths), desc=desc, unit="file", disable=not progress)
     # spawn, not fork: a forked child of a process that already ran torch's thread pools can
     # deadlock (seen here: workers stuck in futex_wait after torch work in the parent).
     with get_context("spawn").Pool(max(1, workers)) as pool:
         for path, samples, error in pool.imap(probe_audio, paths, chunksize=32):
             bar.update()
             if error is None:
-                found.append(Utterance(os.path.relpath(path, root), samples))
+                found[path] = samples
             else:
                 failed.append((path, error))
     bar.close()
     for path, error in failed:
         log.warning("skipping %s: %s", path, error)
     return found, failed
+
+
+def scan_audio(
+    root: str | os.PathLike, extensions=AUDIO_EXTENSIONS, workers: int = 2, progress: bool = True
+) -> tuple[list[Utterance], list[tuple[str, str]]]:
+    """All audio files under ``root`` -> (readable utterances, [(path, why) of unreadable ones])."""
+    root = Path(root)
+    paths = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in extensions and p.is_file())
+    found, failed = probe_paths(paths, workers, progress, desc=f"scan {root}")
+    return [Utterance(os.path.relpath(path, root), samples) for path, samples in found.items()], failed
 
 
 def make_manifests(

@@ -6,6 +6,8 @@ Class 0 is always the CTC blank. A tokenizer is saved inside the model directory
 - :class:`CharTokenizer` reads and writes fairseq's ``dict.ltr.txt`` convention: classes
   ``<s>`` (blank), ``<pad>``, ``</s>``, ``<unk>``, then the symbols; a transcript is encoded as
   its ``.ltr`` line (``HELLO WORLD`` -> ``H E L L O | W O R L D |``).
+- :class:`UnitTokenizer` treats each whitespace-separated symbol as one class: phone
+  transcripts (``sil dh ax k ae t``), where error rate over "words" is phone error rate.
 - :class:`SentencePieceTokenizer` wraps a unigram or BPE model trained on the training
   transcripts; class ``i + 1`` is sentencepiece piece ``i``.
 """
@@ -115,6 +117,45 @@ class CharTokenizer(_CTCTokenizer):
             f.writelines(f"{t} 1\n" for t in self.tokens[4:])
 
 
+class UnitTokenizer(_CTCTokenizer):
+    """Whitespace-separated units (phones): class 0 blank, 1 ``<unk>``, then the units."""
+
+    kind = "unit"
+
+    def __init__(self, tokens: list[str], normalizer: TextNormalizer | None = None):
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("tokens must be unique")
+        self.tokens = list(tokens)
+        self.normalizer = normalizer or TextNormalizer(case="keep", remove_punctuation=False)
+        self.index = {t: i for i, t in enumerate(tokens)}
+        self.unk = self.index.get("<unk>")
+
+    @property
+    def silence_token(self) -> str:
+        return self.tokens[0]  # no boundary unit: units are words already
+
+    @classmethod
+    def build(cls, texts: Iterable[str], normalizer: TextNormalizer | None = None) -> "UnitTokenizer":
+        normalizer = normalizer or TextNormalizer(case="keep", remove_punctuation=False)
+        counts = Counter(u for text in texts for u in normalizer(text).split())
+        return cls(["<blank>", "<unk>"] + sorted(counts, key=lambda u: (-counts[u], u)), normalizer)
+
+    def spell(self, word: str) -> list[str]:
+        return [word]
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index.get(u, self.unk) for u in self.normalizer(text).split()]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return " ".join(self.tokens[i] for i in ids if i != 0)
+
+    def words(self, ids: list[int]) -> list[tuple[str, list[int]]]:
+        return [(self.tokens[i], [pos]) for pos, i in enumerate(ids) if i != 0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "tokens": self.tokens, "normalizer": self.normalizer.to_dict()}
+
+
 class SentencePieceTokenizer(_CTCTokenizer):
     kind = "sentencepiece"
 
@@ -190,13 +231,15 @@ class SentencePieceTokenizer(_CTCTokenizer):
                 "normalizer": self.normalizer.to_dict()}
 
 
-Tokenizer = CharTokenizer | SentencePieceTokenizer
+Tokenizer = CharTokenizer | UnitTokenizer | SentencePieceTokenizer
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
     normalizer = TextNormalizer.from_dict(data.get("normalizer"))
     if data["kind"] == "char":
         return CharTokenizer(data["tokens"], data.get("word_boundary", WORD_BOUNDARY), normalizer)
+    if data["kind"] == "unit":
+        return UnitTokenizer(data["tokens"], normalizer)
     if data["kind"] == "sentencepiece":
         return SentencePieceTokenizer(base64.b64decode(data["model_proto"]), normalizer)
     raise ValueError(f"unknown tokenizer kind {data['kind']!r}")
@@ -206,11 +249,13 @@ def build_tokenizer(
     kind: str, texts: Iterable[str], *, vocab_size: int = 256, model_type: str = "unigram",
     normalizer: TextNormalizer | None = None, dictionary: str | os.PathLike | None = None,
 ) -> Tokenizer:
-    """``char`` (from ``dictionary`` when given, else from the texts) or ``sentencepiece``."""
+    """``char`` (from ``dictionary`` when given, else from the texts), ``unit`` (phones) or ``sentencepiece``."""
     if kind == "char":
         if dictionary:
             return CharTokenizer.from_fairseq_dict(dictionary, normalizer)
         return CharTokenizer.build(texts, normalizer)
+    if kind == "unit":
+        return UnitTokenizer.build(texts, normalizer)
     if kind == "sentencepiece":
         return SentencePieceTokenizer.build(texts, vocab_size, model_type, normalizer)
-    raise ValueError(f"unknown tokenizer {kind!r}: char or sentencepiece")
+    raise ValueError(f"unknown tokenizer {kind!r}: char, unit or sentencepiece")

@@ -54,7 +54,7 @@ class FinetuneConfig:
 
     init_model: str = ""  # pretrained model: speechssl dir or run dir, Hugging Face dir, fairseq .pt; "" = scratch
     freeze_encoder_updates: int = 0  # fairseq freeze_finetune_updates: only the CTC head trains before this
-    tokenizer: Literal["char", "sentencepiece"] = "char"
+    tokenizer: Literal["char", "unit", "sentencepiece"] = "char"  # unit: whitespace-separated phones
     dictionary: str = ""  # fairseq dict.ltr.txt fixing the character classes (else built from the transcripts)
     sentencepiece_vocab_size: int = 256
     sentencepiece_model_type: Literal["unigram", "bpe"] = "unigram"

@@ -63,3 +63,17 @@ def test_tokenizer_is_saved_with_the_model(tmp_path, kind):
     with pytest.raises(ValueError, match="classes"):
         save_model(wrong, tmp_path / "bad")
     assert torch.equal(loaded.ctc_head.weight, model.ctc_head.weight)
+
+
+def test_unit_tokenizer_treats_each_phone_as_a_class_and_round_trips():
+    from speechssl.text.tokenizer import UnitTokenizer, build_tokenizer, tokenizer_from_dict
+
+    tokenizer = build_tokenizer("unit", ["sil dh ah k ae t sil", "sil k ae t s sil"])
+    assert isinstance(tokenizer, UnitTokenizer) and tokenizer.tokens[:2] == ["<blank>", "<unk>"]
+    ids = tokenizer.encode("sil k ae t sil")
+    assert len(ids) == 5 and 0 not in ids
+    assert tokenizer.decode(ids) == "sil k ae t sil"
+    assert tokenizer.encode("zh")[0] == tokenizer.unk  # unseen phone
+    assert [w for w, _ in tokenizer.words(ids)] == ["sil", "k", "ae", "t", "sil"]
+    again = tokenizer_from_dict(tokenizer.to_dict())
+    assert again.tokens == tokenizer.tokens and again.encode("ax-h dh") == tokenizer.encode("ax-h dh")
