@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
@@ -126,13 +127,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     _setup_logging()
     _decoder_kind(args)
-    report = evaluate(_transcriber(args), args.manifest, args.output_dir, batch_seconds=args.batch_seconds,
-                      progress=not args.no_progress)
-    print(f"WER {report.wer:.2f}  CER {report.cer:.2f}  ({report.utterances} utterances, {report.words} words, "
-          f"{report.audio_seconds:.1f} s of audio in {report.seconds:.1f} s)")
-    for path, reason in report.failed:
-        print(f"FAILED {path}: {reason}", file=sys.stderr)
-    return 1 if report.failed else 0
+    transcriber = _transcriber(args)  # loaded once for every manifest
+    several = len(args.manifests) > 1
+    failed = False
+    for manifest in args.manifests:
+        output_dir = args.output_dir
+        if several and output_dir is not None:
+            output_dir = str(Path(output_dir) / Path(manifest).stem)
+        report = evaluate(transcriber, manifest, output_dir, batch_seconds=args.batch_seconds,
+                          progress=not args.no_progress)
+        print(f"{Path(manifest).stem + ': ' if several else ''}WER {report.wer:.2f}  CER {report.cer:.2f}  "
+              f"({report.utterances} utterances, {report.words} words, "
+              f"{report.audio_seconds:.1f} s of audio in {report.seconds:.1f} s)")
+        for path, reason in report.failed:
+            print(f"FAILED {path}: {reason}", file=sys.stderr)
+        failed = failed or bool(report.failed)
+    return 1 if failed else 0
 
 
 def cmd_build_lm(args: argparse.Namespace) -> int:
@@ -196,6 +206,62 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, progress=not args.no_progress,
     )
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from speechssl.data.corpora.prepare import CorpusError
+
+    _setup_logging()
+    common = {"workers": args.workers, "progress": not args.no_progress}
+    try:
+        if args.corpus == "librispeech":
+            from speechssl.data.corpora.librispeech import prepare_librispeech
+
+            summary = prepare_librispeech(args.source, args.output_dir, librilight_dir=args.librilight,
+                                          librilight_fold=args.fold, **common)
+        elif args.corpus == "commonvoice":
+            from speechssl.data.corpora.commonvoice import prepare_commonvoice
+
+            summary = prepare_commonvoice(args.source, args.output_dir, language=args.language,
+                                          convert_to_flac=args.flac, **common)
+        else:
+            from speechssl.data.corpora.timit import prepare_timit
+
+            summary = prepare_timit(args.source, args.output_dir, **common)
+    except CorpusError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for name, stats in summary["splits"].items():
+        print(f"{name}\t{stats['utterances']} utterances\t{stats['hours']:.2f} h")
+    if summary["skipped"]:
+        print(f"{len(summary['skipped'])} files left out: see {args.output_dir}/prepare.json", file=sys.stderr)
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from speechssl.data.corpora.librispeech import ARCHIVES
+    from speechssl.data.download import download, extract
+
+    _setup_logging()
+    unknown = [name for name in args.archives if name not in ARCHIVES]
+    if unknown:
+        print(f"error: unknown archive(s) {', '.join(unknown)}; known: {', '.join(ARCHIVES)}", file=sys.stderr)
+        return 2
+    dest = Path(args.dest)
+    for name in args.archives:
+        url, md5 = ARCHIVES[name]
+        marker = dest / f".extracted.{name}"
+        if marker.exists():
+            print(f"{name}: extracted before")
+            continue
+        path = download(url, dest / "archives" / url.rsplit("/", 1)[1], md5, progress=not args.no_progress)
+        if path.name.endswith((".tar.gz", ".tgz")):
+            extract(path, dest)
+            if not args.keep_archives:
+                path.unlink()
+        marker.touch()
+        print(f"{name}: done")
     return 0
 
 
@@ -277,8 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="WER and CER of a model on a labeled manifest", formatter_class=fmt)
     p.add_argument("model", help="speechssl CTC model dir or Hugging Face Wav2Vec2ForCTC dir")
-    p.add_argument("manifest", help="labeled .tsv (with .wrd or .ltr beside it)")
-    p.add_argument("--output-dir", help="write hypotheses.tsv (per utterance) and wer.json here")
+    p.add_argument("manifests", nargs="+", help="labeled .tsv files (with .wrd or .ltr beside them)")
+    p.add_argument("--output-dir", help="write hypotheses.tsv (per utterance) and wer.json here "
+                   "(in a subfolder per manifest when several are given)")
     p.set_defaults(handler=cmd_evaluate, timestamps="none")
     _add_decoding_args(p)
 
@@ -327,6 +394,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per forward pass")
     p.add_argument("--device", default="cpu")
     p.set_defaults(handler=cmd_extract_features)
+
+    p = sub.add_parser("prepare", help="manifests from an extracted corpus: librispeech, commonvoice, timit",
+                       formatter_class=fmt)
+    p.add_argument("corpus", choices=["librispeech", "commonvoice", "timit"])
+    p.add_argument("source", help="librispeech: folder holding LibriSpeech/; commonvoice: a language folder "
+                   "(cv-corpus-*/<lang>); timit: the release folder (TRAIN/ and TEST/)")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--librilight", help="librispeech: extracted librispeech_finetuning (Libri-light limited splits)")
+    p.add_argument("--fold", type=int, default=0, help="librispeech: which 1h fold (0-5) is the 10-minute split")
+    p.add_argument("--language", help="commonvoice: language code (default: the folder name)")
+    p.add_argument("--flac", action="store_true", help="commonvoice: convert clips to 16 kHz flac once")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=cmd_prepare)
+
+    p = sub.add_parser("download", help="fetch LibriSpeech / Libri-light archives (resumable, MD5-checked) and extract",
+                       formatter_class=fmt)
+    p.add_argument("dest")
+    p.add_argument("archives", nargs="+", help="train-clean-100 ... test-other, 4-gram, lexicon, librilight-finetuning")
+    p.add_argument("--keep-archives", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=cmd_download)
 
     p = sub.add_parser("synthesize", help="synthesize the built-in speech corpus with espeak-ng", formatter_class=fmt)
     p.add_argument("--output-dir", required=True)

@@ -10,41 +10,12 @@
 # when rerun; an interrupted training stage resumes from its last checkpoint.
 set -euo pipefail
 
+RECIPE=synthetic
 conf=recipes/synthetic/conf/default.sh
 exp=exp/synthetic
-stage=0
-stop_stage=100
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --conf) conf=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
-# shellcheck source=/dev/null
-source "$conf"
-SPEECHSSL=${SPEECHSSL:-speechssl}
+# shellcheck source=recipes/common.sh
+source "$(dirname "$0")/../common.sh"
 corpus=$exp/corpus
-mkdir -p "$exp"
-
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [synthetic] $*"; }
-
-# run_stage N NAME COMMAND...: skip when done, time it, mark it done.
-run_stage() {
-  local n=$1 name=$2; shift 2
-  if (( n < stage || n > stop_stage )); then return 0; fi
-  if [[ -f $exp/.done.$name ]]; then log "stage $n ($name): done before, skipping"; return 0; fi
-  log "stage $n ($name): start"
-  local start=$SECONDS
-  "$@"
-  echo -e "$name\t$((SECONDS - start))" >> "$exp/stage_times.tsv"
-  touch "$exp/.done.$name"
-  log "stage $n ($name): finished in $((SECONDS - start)) s"
-}
-
-resume_flag() { [[ -f $1/checkpoints/latest ]] && echo --resume || true; }
 
 synthesize() {
   $SPEECHSSL synthesize --output-dir "$corpus" --hours "$HOURS" --labeled-fraction "$LABELED_FRACTION" \
@@ -91,7 +62,7 @@ run_stage 2 finetune_ssl finetune "$exp/finetune_ssl" "$FINETUNE_CONFIG" --init 
 run_stage 3 finetune_scratch finetune "$exp/finetune_scratch" "$SCRATCH_CONFIG"
 run_stage 4 lm build_lm
 run_stage 5 evaluate evaluate
-if (( stage <= 6 && 6 <= stop_stage )); then
+if in_range 6; then
   log "stage 6 (report)"
   $SPEECHSSL report "$exp"
 fi
