@@ -10,23 +10,14 @@ punctuation), so the tokenizer keeps them as they are.
 
 import dataclasses
 
-from speechssl import config
-from speechssl.train.config import DataConfig, OptimConfig, RunConfig
+from speechssl.train.config import RunConfig, base_pretraining
 from speechssl.train.finetune import split_config
 
 DATA = "data/commonvoice"
 
 
 def pretrain_base() -> RunConfig:
-    return RunConfig(
-        model=config.base(),
-        data=DataConfig(train_manifest=f"{DATA}/unlabeled.tsv", valid_manifest=f"{DATA}/dev.tsv",
-                        max_tokens=1_400_000, max_sample_size=250_000, min_sample_size=32_000, num_workers=6),
-        optim=OptimConfig(lr=5e-4, warmup_updates=32_000, max_updates=400_000, update_freq=64),
-        validate_interval=5_000,
-        save_interval=25_000,
-        keep_last=1,
-    )
+    return base_pretraining(f"{DATA}/unlabeled.tsv", f"{DATA}/dev.tsv")
 
 
 def finetune() -> RunConfig:

@@ -10,23 +10,14 @@ Use as ``speechssl pretrain --config recipes/librispeech/configs.py:pretrain_bas
 
 import dataclasses
 
-from speechssl import config
-from speechssl.train.config import DataConfig, OptimConfig, RunConfig
+from speechssl.train.config import RunConfig, base_pretraining
 from speechssl.train.finetune import split_config
 
 DATA = "data/librispeech"  # what `speechssl prepare librispeech --output-dir` wrote; run.sh passes its own
 
 
 def _pretrain(train_manifest: str) -> RunConfig:
-    return RunConfig(
-        model=config.base(),
-        data=DataConfig(train_manifest=f"{DATA}/{train_manifest}.tsv", valid_manifest=f"{DATA}/dev-other.tsv",
-                        max_tokens=1_400_000, max_sample_size=250_000, min_sample_size=32_000, num_workers=6),
-        optim=OptimConfig(lr=5e-4, warmup_updates=32_000, max_updates=400_000, update_freq=64),
-        validate_interval=5_000,
-        save_interval=25_000,
-        keep_last=1,
-    )
+    return base_pretraining(f"{DATA}/{train_manifest}.tsv", f"{DATA}/dev-other.tsv")
 
 
 def pretrain_base_960h() -> RunConfig:

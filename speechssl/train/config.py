@@ -122,3 +122,16 @@ def resolve_run_config(spec: str, overrides: dict[str, Any] | None = None) -> Ru
     else:
         raise ValueError(f"unknown config {spec!r}: a preset ({', '.join(model_config.PRESETS)}), a .json, or file.py:function")
     return override(run, overrides or {})
+
+
+def base_pretraining(train_manifest: str, valid_manifest: str) -> RunConfig:
+    """fairseq's BASE pretraining recipe (spec §6) on one process: ``update_freq`` 64 stands for
+    its 64 GPUs x 1.4M samples (1.6 h of audio per update); recipes divide it by their GPU count."""
+    return RunConfig(
+        model=model_config.base(),
+        data=DataConfig(train_manifest=train_manifest, valid_manifest=valid_manifest, num_workers=6),
+        optim=OptimConfig(update_freq=64),
+        validate_interval=5_000,
+        save_interval=25_000,
+        keep_last=1,
+    )
