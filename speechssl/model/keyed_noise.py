@@ -72,4 +72,6 @@ def uniform(
     else from ``generator`` (or the global RNG)."""
     if row_keys is not None:
         return keyed_uniform(row_keys.to(device), tuple(shape[1:]), stream)
+    if generator is None:  # an explicit generator=None breaks torch.compile(dynamic=True) tracing
+        return torch.rand(shape, device=device)
     return torch.rand(shape, device=device, generator=generator)

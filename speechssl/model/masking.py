@@ -125,13 +125,16 @@ def sample_negatives(
     B, T = mask.shape
     K = num_negatives
     count = mask.sum(1)  # (B,) masked frames per utterance
-    rank = mask.long().cumsum(1) - 1  # (B, T): index of each masked frame among its row's masked frames
+    # index of each masked frame among its row's masked frames; float32 is exact below 2^24 frames
+    rank = (mask.long().cumsum(1) - 1).float()[..., None]  # (B, T, 1)
     # Masked frames first, in time order: pool[b, j] is the frame of the j-th masked frame.
     pool = torch.argsort((~mask).to(torch.int32), dim=1, stable=True)
-    others = (count - 1).clamp(min=1)[:, None, None]  # (B, 1, 1)
-    noise = uniform((B, T, K), device=mask.device, generator=generator, row_keys=row_keys, stream=NEGATIVES_STREAM)
-    draws = (noise * others).long()
-    draws = torch.minimum(draws, others - 1)  # guard the float rounding at the top of [0, 1)
-    draws = draws + (draws >= rank[..., None]).long()  # skip the target itself
-    draws = torch.minimum(draws, (count - 1).clamp(min=0)[:, None, None])
-    return pool.gather(1, draws.view(B, T * K)).view(B, T, K)
+    others = (count - 1).clamp(min=1).float()[:, None, None]  # (B, 1, 1)
+    # The (B, T, K) draws dominate the cost, so they stay one float32 buffer updated in place and
+    # become int64 only once, for the gather.
+    draws = uniform((B, T, K), device=mask.device, generator=generator, row_keys=row_keys, stream=NEGATIVES_STREAM)
+    draws.mul_(others).floor_()
+    torch.minimum(draws, others - 1, out=draws)  # guard the float rounding at the top of [0, 1)
+    draws.add_(draws >= rank)  # skip the target itself
+    torch.minimum(draws, (count - 1).clamp(min=0).float()[:, None, None], out=draws)
+    return pool.gather(1, draws.view(B, T * K).long()).view(B, T, K)

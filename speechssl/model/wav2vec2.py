@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from speechssl.config import Wav2Vec2Config
+from speechssl.model.dropout import Dropout
 from speechssl.model.feature_encoder import (
     FeatureEncoder,
     NormStats,
@@ -42,7 +43,7 @@ class Wav2Vec2Encoder(nn.Module):
         self.feature_encoder = FeatureEncoder(cfg.feature_encoder)
         self.feature_norm = nn.LayerNorm(conv_dim, eps=cfg.transformer.layer_norm_eps)
         self.projection = nn.Linear(conv_dim, embed_dim)
-        self.dropout_input = nn.Dropout(cfg.dropout_input)
+        self.dropout_input = Dropout(cfg.dropout_input)
         self.mask_embedding = nn.Parameter(torch.rand(embed_dim))  # fairseq mask_emb: U[0, 1)
         self.transformer = Transformer(cfg.transformer)
         # Input checks read values (a host sync on GPU); trainers that validate audio when
@@ -194,7 +195,7 @@ class Wav2Vec2ForPretraining(nn.Module):
         self.quantizer = GumbelQuantizer(cfg.feature_encoder.output_dim, qcfg.num_groups, qcfg.num_vars, cfg.quantizer_dim)
         self.project_q = nn.Linear(cfg.quantizer_dim, cfg.final_dim)
         self.final_proj = nn.Linear(cfg.transformer.embed_dim, cfg.final_dim)
-        self.dropout_features = nn.Dropout(cfg.dropout_features)
+        self.dropout_features = Dropout(cfg.dropout_features)
 
     def forward(
         self,
@@ -278,7 +279,7 @@ class Wav2Vec2ForCTC(nn.Module):
             raise ValueError(f"a CTC model needs vocab_size >= 2 (blank + tokens), got {cfg.vocab_size}")
         self.cfg = cfg
         self.encoder = Wav2Vec2Encoder(cfg)
-        self.final_dropout = nn.Dropout(cfg.final_dropout)
+        self.final_dropout = Dropout(cfg.final_dropout)
         self.ctc_head = nn.Linear(cfg.transformer.embed_dim, cfg.vocab_size)
         self.tokenizer = None  # a speechssl.text tokenizer; saved with the model when set
         nn.init.xavier_uniform_(self.ctc_head.weight)
