@@ -72,6 +72,10 @@ def _transcriber(args: argparse.Namespace):
     model = load_model(args.model, map_location=args.device)
     if getattr(model, "tokenizer", None) is None:
         raise SystemExit(f"{args.model}: not a CTC model with a vocabulary (fine-tune it, or give a Hugging Face dir with vocab.json)")
+    if args.quantize == "int8":
+        from speechssl.inference.quantize import quantize_int8
+
+        quantize_int8(model)
     options = {}
     if args.decoder == "beam":
         options = dict(lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score)
@@ -91,6 +95,8 @@ def _add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-seconds", type=float, default=30.0,
                    help="padded audio per forward pass (memory grows with it; raise it on a GPU)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--quantize", choices=["none", "int8"], default="none",
+                   help="int8: the transformer's Linear layers in dynamic int8 (CPU; conv front end and head stay fp32)")
     p.add_argument("--no-progress", action="store_true")
 
 

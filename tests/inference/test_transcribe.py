@@ -243,3 +243,30 @@ def test_alignment_segments_stay_bounded_inside_long_words(monkeypatch):
     spans = transcriber._aligned_spans(log_probs.log_softmax(-1), TokenPath(tokens, frames))
     assert len(seen) > 10 and max(seen) <= 2 * 100 + 10
     assert [s for s, _, _ in spans] == frames
+
+
+def test_int8_quantizes_only_the_transformer_linears_and_keeps_the_transcripts(synthetic_corpus, tmp_path):
+    from speechssl.inference.quantize import quantize_int8
+    from speechssl.serialization import save_model
+
+    model = trained_like_model()
+    files = corpus_files(synthetic_corpus, 4)
+    audios = [load_audio(f) for f in files]
+    fp32 = Transcriber(model).transcribe(audios)
+    quantized = quantize_int8(trained_like_model())
+    layer = quantized.encoder.transformer.layers[0]
+    assert "quantized" in type(layer.fc1).__module__ and "quantized" in type(layer.attention.qkv).__module__
+    assert type(quantized.ctc_head) is torch.nn.Linear and type(quantized.encoder.projection) is torch.nn.Linear
+    assert quantized.encoder.feature_encoder.conv_layers[0].conv.weight.dtype == torch.float32
+    with torch.inference_mode():
+        reference, approximate = model(audios[0][None]).logits, quantized(audios[0][None]).logits
+    assert (approximate - reference).abs().max() < 0.05 * reference.abs().max()
+    # a random model's transcripts of speech are long and fragile: int8 may flip a few characters
+    from speechssl.text.scoring import error_counts
+
+    counts = [error_counts(a.text, b.text) for a, b in zip(fp32, Transcriber(quantized).transcribe(audios))]
+    assert sum(c.char_errors for c in counts) < 0.05 * sum(c.chars for c in counts)
+    save_model(model, tmp_path / "model")
+    result = run_cli("transcribe", str(tmp_path / "model"), str(files[0]), "--quantize", "int8", "--no-progress")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\t", 1)[1].strip() == Transcriber(quantized).transcribe(audios[:1])[0].text
