@@ -67,13 +67,15 @@ class MaskedInstanceNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor, stats: NormStats | None = None) -> torch.Tensor:
-        """x: ``(B, C, T)``; valid: ``(B, 1, T)`` float, 1 on valid frames; ``stats``: the
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None, stats: NormStats | None = None) -> torch.Tensor:
+        """x: ``(B, C, T)``; valid: ``(B, 1, T)`` float, 1 on valid frames (None: all are); ``stats``: the
         ``(C,)`` mean and variance to use instead of ``x``'s own (a window of a longer utterance)."""
         # This runs on the largest activation of the model (conv 0: 512 x S/5): few passes over
         # it matter more than anything else here. Statistics: one masked copy, then two
         # reductions; output: one fused multiply-add.
         xf = x.float()
+        if stats is None and valid is None:  # no padding: torch's fused kernel, ~3x fewer passes
+            return F.group_norm(xf, xf.shape[1], self.weight, self.bias, self.eps).to(x.dtype)
         if stats is not None:
             mean, var = stats.mean.to(xf)[None, :, None], stats.var.to(xf)[None, :, None]
         else:
@@ -112,8 +114,12 @@ class ConvBlock(nn.Module):
         x = self.conv(x)
         lengths = conv_output_lengths(lengths, self.spec)
         if self.norm is not None:
-            valid = (torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]).to(torch.float32)
-            x = self.norm(x, valid[:, None, :], norm_stats)
+            valid = None
+            # On the CPU, knowing that no row is padded costs nothing (no device sync) and lets
+            # the norm use torch's fused kernel; elsewhere the masked path is always taken.
+            if x.device.type != "cpu" or bool((lengths < x.shape[-1]).any()):
+                valid = (torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]).to(torch.float32)[:, None, :]
+            x = self.norm(x, valid, norm_stats)
         return F.gelu(x), lengths
 
 
