@@ -29,5 +29,7 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     with warnings.catch_warnings():  # torch >= 2.10 points to torchao; the ao path is what 2.11-2.14 ship
         warnings.simplefilter("ignore")
         for layer in encoder_layers(model):
-            torch.ao.quantization.quantize_dynamic(layer, {nn.Linear}, dtype=torch.qint8, inplace=True)
+            # per-output-channel weight scales: one scale per row keeps small rows accurate
+            qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+            torch.ao.quantization.quantize_dynamic(layer, {nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
     return model
