@@ -120,3 +120,21 @@ def test_keyed_masks_and_negatives_do_not_depend_on_the_batch():
         assert torch.equal(alone[0], mask[b, :L])
         assert torch.equal(sample_negatives(alone, 30, row_keys=keys[b : b + 1])[0], negatives[b, :L])
     assert mask.float()[0].mean() == pytest.approx(0.49, abs=0.1)
+
+
+def test_span_starts_are_the_n_smallest_keys_among_the_candidates():
+    """The partial sort picks exactly what a full sort of the same keys picks."""
+    from speechssl.model.masking import span_starts
+
+    for B, T, prob, span, min_masks in [(16, 781, 0.65, 10, 2), (6, 40, 0.9, 10, 2), (4, 768, 0.5, 64, 0)]:
+        lengths = torch.randint(1, T + 1, (B,), generator=torch.Generator().manual_seed(T))
+        starts = span_starts((B, T), lengths, prob, span, min_masks, generator=torch.Generator().manual_seed(1))
+        g = torch.Generator().manual_seed(1)
+        rounding, keys = torch.rand((B,), generator=g), torch.rand((B, T), generator=g)
+        n = torch.floor(prob * lengths / span + rounding).long().clamp(min=min_masks)
+        candidates = torch.maximum(lengths - span, n + 1)
+        for b in range(B):
+            ranked = keys[b, : candidates[b]].argsort()[: n[b]]
+            expected = torch.zeros(T, dtype=torch.bool)
+            expected[ranked] = True
+            assert torch.equal(starts[b], expected), (B, T, b)
