@@ -11,6 +11,8 @@ dropout is already cheap and is used as it is.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,9 +22,7 @@ _LEVELS = 1 << 16
 
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device | str) -> tuple[torch.Tensor, float]:
     """``(bool mask of shape, keep probability)``: True with probability ``1 - round(p * 2^16) / 2^16``."""
-    count = 1
-    for n in shape:
-        count *= n
+    count = math.prod(shape)
     drop_levels = round(p * _LEVELS)
     words = torch.randint(-(1 << 63), (1 << 63) - 1, ((count + 3) // 4,), dtype=torch.int64, device=device)
     uniform16 = words.view(torch.int16)[:count]  # four independent 16-bit uniforms per draw

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-import torch
-import torchaudio.functional
 
 from speechssl.data.corpora.synthetic import SentenceGenerator
 
@@ -23,9 +21,7 @@ def speak(text: str, sample_rate: int, voice: str = "en-us") -> np.ndarray:
 
     if _ENGINE is None:
         _ENGINE = Espeak()
-    speech = _ENGINE.synthesize(text, voice)
-    audio = torchaudio.functional.resample(torch.from_numpy(speech.audio), speech.sample_rate, sample_rate)
-    return (0.9 * audio / audio.abs().max().clamp(min=1e-3)).numpy()
+    return _ENGINE.synthesize(text, voice).resampled(sample_rate)
 
 
 def sentences(seed: int):

@@ -23,9 +23,10 @@ from common import BASE_FLOP_PER_AUDIO_SECOND, calibrate, finish, hf_twin, inter
 LENGTHS = {"4s": 64_000, "15.6s": 250_000, "60s": 960_000}
 
 
-def greedy_text(logits: torch.Tensor, tokens: list[str]) -> str:
-    ids = torch.unique_consecutive(logits.argmax(-1)).tolist()
-    return "".join(tokens[i] for i in ids if i != 0)
+def greedy_text(logits: torch.Tensor, tokenizer) -> str:
+    from speechssl.decoding.greedy import greedy_decode
+
+    return tokenizer.decode(greedy_decode(logits[None])[0].tokenizer)
 
 
 def main() -> None:
@@ -92,14 +93,13 @@ def main() -> None:
             mine, ref = ours(row).logits[0], theirs(row).logits[0]
             ta = torchaudio_model(row)[0][0]
             mine8 = ours_int8(row).logits[0]
-            tokens = tokenizer.tokens
             results[name] = {
                 "audio_seconds": audio, "timing": timing, "rtf": rtf,
                 "speedup_vs_transformers_fp32": {k: rtf["transformers"] / v for k, v in rtf.items()},
                 "max_abs_logit_diff": {"torchaudio": float((ta - ref).abs().max()), "speechssl": float((mine - ref).abs().max())},
-                "greedy_text_equal": {"speechssl": greedy_text(mine, tokens) == greedy_text(ref, tokens),
-                                      "torchaudio": greedy_text(ta, tokens) == greedy_text(ref, tokens),
-                                      "speechssl_int8": greedy_text(mine8, tokens) == greedy_text(mine, tokens)},
+                "greedy_text_equal": {"speechssl": greedy_text(mine, tokenizer) == greedy_text(ref, tokenizer),
+                                      "torchaudio": greedy_text(ta, tokenizer) == greedy_text(ref, tokenizer),
+                                      "speechssl_int8": greedy_text(mine8, tokenizer) == greedy_text(mine, tokenizer)},
             }
     peak_end = calibrate()
     floor = BASE_FLOP_PER_AUDIO_SECOND / (max(peak, peak_end) * 1e9)

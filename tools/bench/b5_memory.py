@@ -62,12 +62,7 @@ def one(config_name: str, impl: str) -> None:
     else:
         model = build(kind, impl).eval()
         with torch.inference_mode():
-            if kind == "ctc":
-                model(wave)
-            elif impl == "speechssl":
-                model(wave, output_hidden_states=True)
-            else:
-                model(wave, output_hidden_states=True)
+            model(wave, output_hidden_states=kind == "features")
     print("done")
 
 

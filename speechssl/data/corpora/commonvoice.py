@@ -20,16 +20,14 @@ whitespace collapsed. Languages written without a small alphabet get sentencepie
 from __future__ import annotations
 
 import csv
-import dataclasses
 import logging
 import os
-import re
 import unicodedata
 from multiprocessing import get_context
 from pathlib import Path
 
-from speechssl.data.corpora.prepare import CorpusError, already_prepared, labeled_manifest, require_dir, write_prepared
-from speechssl.data.manifest import Manifest
+from speechssl.data.corpora.prepare import CorpusError, already_prepared, probed_manifest, require_dir, write_prepared
+from speechssl.text.normalize import TextNormalizer
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +36,7 @@ POOL_FILES = ("validated.tsv", "other.tsv")
 # Scripts without word spaces or with thousands of symbols: characters make a poor CTC unit set.
 SENTENCEPIECE_LANGUAGES = {"zh-CN", "zh-TW", "zh-HK", "yue", "ja", "ko", "th", "lo", "my", "km", "bo"}
 MAX_CHARACTER_UNITS = 100
-_PUNCTUATION = re.compile(r"[^\w\s']|_")
-_LONE_APOSTROPHE = re.compile(r"(?<!\w)'|'(?!\w)")
+_TEXT = TextNormalizer(case="lower", remove_punctuation=True)
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
 
 
@@ -48,8 +45,7 @@ def normalize_text(text: str, language: str) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
     if language.split("-")[0] in ("tr", "az"):
         text = text.replace("I", "\u0131").replace("\u0130", "i")  # I -> dotless ı, İ -> i
-    text = _LONE_APOSTROPHE.sub(" ", _PUNCTUATION.sub(" ", text.lower()))
-    return " ".join(text.split())
+    return _TEXT(text)  # punctuation (apostrophes inside words kept), lower case, whitespace
 
 
 def recommended_units(language: str, texts: list[str]) -> str:
@@ -152,9 +148,8 @@ def prepare_commonvoice(
         pool = {converted[p]: None for p in pool if p in converted}
 
     skipped: list[tuple[str, str]] = []
-    manifests = {split: labeled_manifest(audio_root, g, workers, progress, split, skipped) for split, g in groups.items()}
-    unlabeled = labeled_manifest(audio_root, [(p, "") for p in pool], workers, progress, "unlabeled", skipped)
-    manifests["unlabeled"] = Manifest(unlabeled.root, [dataclasses.replace(u, text=None) for u in unlabeled.utterances])
+    manifests = {split: probed_manifest(audio_root, g, workers, progress, split, skipped) for split, g in groups.items()}
+    manifests["unlabeled"] = probed_manifest(audio_root, [(p, None) for p in pool], workers, progress, "unlabeled", skipped)
     units = recommended_units(language, [t for _, t in groups["train"]])
     log.info("%s: %s units recommended", language, units)
     return write_prepared(output_dir, manifests, params, skipped,

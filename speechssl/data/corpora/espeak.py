@@ -47,6 +47,14 @@ class Speech:
     sample_rate: int
     word_starts: list[tuple[int, float]]  # (0-based character offset, start seconds) per word
 
+    def resampled(self, sample_rate: int, peak: float = 0.9) -> np.ndarray:
+        """The audio at ``sample_rate``, scaled to ``peak`` (one level across voices)."""
+        import torch
+        import torchaudio.functional
+
+        audio = torchaudio.functional.resample(torch.from_numpy(self.audio), self.sample_rate, sample_rate)
+        return (peak * audio / audio.abs().max().clamp(min=1e-3)).numpy()
+
 
 def _load_library() -> tuple[ctypes.CDLL, bytes | None]:
     try:

@@ -19,7 +19,7 @@ import logging
 import os
 from pathlib import Path
 
-from speechssl.data.corpora.prepare import CorpusError, already_prepared, labeled_manifest, require_dir, write_prepared
+from speechssl.data.corpora.prepare import CorpusError, already_prepared, probed_manifest, require_dir, write_prepared
 from speechssl.data.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def prepare_librispeech(
     skipped: list[tuple[str, str]] = []
     manifests: dict[str, Manifest] = {}
     for split in splits:
-        manifests[split] = labeled_manifest(root, read_tree(root / split), workers, progress, split, skipped)
+        manifests[split] = probed_manifest(root, read_tree(root / split), workers, progress, split, skipped)
         official = OFFICIAL_UTTERANCES[split]
         if len(manifests[split]) < official:
             log.warning("%s: %d of the release's %d utterances (partial extraction?)", split,
@@ -135,7 +135,7 @@ def prepare_librispeech(
     if ll_root is not None:
         for name, folders in librilight_subsets(ll_root, librilight_fold).items():
             items = [item for folder in folders for item in read_tree(folder)]
-            manifests[name] = labeled_manifest(ll_root, items, workers, progress, name, skipped)
+            manifests[name] = probed_manifest(ll_root, items, workers, progress, name, skipped)
     training = [s for s in manifests if s.startswith("train")]
     if not training:
         raise CorpusError(f"{root}: no training split ({', '.join(TRAIN_SPLITS)}) and no Libri-light folder")

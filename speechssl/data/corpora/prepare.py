@@ -39,10 +39,11 @@ def already_prepared(output_dir: str | os.PathLike, params: dict) -> dict | None
     return summary
 
 
-def labeled_manifest(
-    root: Path, items: list[tuple[str, str]], workers: int, progress: bool, desc: str, skipped: list
+def probed_manifest(
+    root: Path, items: list[tuple[str, str | None]], workers: int, progress: bool, desc: str, skipped: list
 ) -> Manifest:
-    """``(absolute audio path, transcript)`` pairs -> a labeled manifest relative to ``root``.
+    """``(absolute audio path, transcript or None)`` pairs -> a manifest relative to ``root``, with
+    each file's length read from its header.
 
     Unreadable or empty audio is left out and appended to ``skipped`` as ``(path, why)``.
     """

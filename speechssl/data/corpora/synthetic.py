@@ -194,8 +194,6 @@ def _synthesize_one(args: tuple[UtteranceSpec, str]) -> tuple[str, int, list[tup
     """-> (id, num_samples, [(word, start seconds)], error)."""
     global _ENGINE
     import soundfile
-    import torch
-    import torchaudio.functional
 
     from speechssl.data.corpora.espeak import Espeak
 
@@ -204,8 +202,7 @@ def _synthesize_one(args: tuple[UtteranceSpec, str]) -> tuple[str, int, list[tup
         if _ENGINE is None:
             _ENGINE = Espeak()
         speech = _ENGINE.synthesize(spec.text, spec.speaker, spec.rate, spec.pitch, spec.pitch_range, spec.word_gap)
-        audio = torchaudio.functional.resample(torch.from_numpy(speech.audio), speech.sample_rate, SAMPLE_RATE)
-        audio = (0.9 * audio / audio.abs().max().clamp(min=1e-3)).numpy()  # consistent level across voices
+        audio = speech.resampled(SAMPLE_RATE)
         path = Path(root) / spec.relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         soundfile.write(path, audio, SAMPLE_RATE)

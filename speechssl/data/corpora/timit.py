@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from speechssl.data.corpora.prepare import CorpusError, already_prepared, labeled_manifest, require_dir, write_prepared
+from speechssl.data.corpora.prepare import CorpusError, already_prepared, probed_manifest, require_dir, write_prepared
 
 # The 24 core-test speakers: two men and one woman from each dialect region.
 CORE_TEST_SPEAKERS = (
@@ -117,7 +117,7 @@ def prepare_timit(timit_dir: str | os.PathLike, output_dir: str | os.PathLike, *
     if not groups["test"]:
         raise CorpusError(f"{root}: none of the 24 core-test speakers found under TEST")
     skipped: list[tuple[str, str]] = []
-    manifests = {name: labeled_manifest(root, items, workers, progress, name, skipped) for name, items in groups.items()}
+    manifests = {name: probed_manifest(root, items, workers, progress, name, skipped) for name, items in groups.items()}
     missing = {"dev": sorted(set(DEV_SPEAKERS) - set(test)), "test": sorted(set(CORE_TEST_SPEAKERS) - set(test))}
     return write_prepared(output_dir, manifests, params, skipped,
                           extra={"missing_speakers": {k: v for k, v in missing.items() if v}})
