@@ -26,7 +26,7 @@ LENGTHS = {"4s": 64_000, "15.6s": 250_000, "60s": 960_000}
 def greedy_text(logits: torch.Tensor, tokenizer) -> str:
     from speechssl.decoding.greedy import greedy_decode
 
-    return tokenizer.decode(greedy_decode(logits[None])[0].tokenizer)
+    return tokenizer.decode(greedy_decode(logits[None])[0].tokens)
 
 
 def main() -> None:
