@@ -15,8 +15,8 @@ from speechssl.model.keyed_noise import GUMBEL_STREAM, uniform
 class QuantizerOutput:
     quantized: torch.Tensor  # (B, T, dim): concatenation of the chosen entry of each group
     codes: torch.Tensor  # (B, T, G) long: the chosen entry per group
-    code_perplexity: torch.Tensor  # scalar: sum over groups of exp(entropy of hard code usage)
-    prob_perplexity: torch.Tensor  # scalar: the same for the mean softmax (drives the diversity loss)
+    code_perplexity: torch.Tensor  # sum over groups of exp(entropy of hard code usage); (M,) for M masks
+    prob_perplexity: torch.Tensor  # the same for the mean softmax (drives the diversity loss)
 
 
 def perplexity(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -24,11 +24,13 @@ def perplexity(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
     Args:
         probs: ``(B, T, G, V)`` distributions per frame and group.
-        mask: ``(B, T)`` bool, the frames that count.
+        mask: ``(B, T)`` bool, the frames that count, or ``(M, B, T)`` for M masks at once
+            (multi-mask pretraining): then one perplexity per mask, ``(M,)``.
     """
-    weights = mask.to(probs.dtype)[..., None, None]
-    mean = (probs * weights).sum((0, 1)) / weights.sum().clamp(min=1.0)  # (G, V)
-    return torch.exp(-(mean * torch.log(mean + 1e-7)).sum(-1)).sum()
+    weights = mask.to(probs.dtype).reshape(-1, *probs.shape[:2])  # (M, B, T)
+    mean = torch.einsum("mbt,btgv->mgv", weights, probs) / weights.sum((1, 2)).clamp(min=1.0)[:, None, None]
+    per_mask = torch.exp(-(mean * torch.log(mean + 1e-7)).sum(-1)).sum(-1)  # (M,)
+    return per_mask if mask.dim() == 3 else per_mask[0]
 
 
 class GumbelQuantizer(nn.Module):
@@ -56,7 +58,8 @@ class GumbelQuantizer(nn.Module):
         """
         Args:
             x: ``(batch, frames, input_dim)`` features to quantize.
-            mask: ``(batch, frames)`` bool, the frames whose statistics count (the masked ones).
+            mask: ``(batch, frames)`` bool, the frames whose statistics count (the masked ones);
+                ``(M, batch, frames)`` gives ``(M,)`` perplexities, one per mask.
             temperature: Gumbel-softmax temperature (training only).
             row_keys: ``(batch,)`` utterance keys for the Gumbel noise; global RNG when None.
         """

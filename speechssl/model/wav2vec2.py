@@ -17,7 +17,7 @@ from speechssl.model.feature_encoder import (
     conv_output_lengths,
     lengths_to_padding_mask,
 )
-from speechssl.model.keyed_noise import CHANNEL_MASK_STREAM
+from speechssl.model.keyed_noise import CHANNEL_MASK_STREAM, combine_keys
 from speechssl.model.masking import compute_span_mask, sample_negatives
 from speechssl.model.quantizer import GumbelQuantizer
 from speechssl.model.transformer import Transformer
@@ -104,20 +104,49 @@ class Wav2Vec2Encoder(nn.Module):
                 utterance (group-norm models; see ``FeatureEncoder.utterance_norm_stats``).
         """
         waveform, lengths = self.check_inputs(waveform, lengths)
+        front = self.front_end(waveform, lengths, norm_stats)
+        context, hidden_states = self.mask_and_contextualize(
+            front.projected, front.padding_mask, time_mask, channel_mask, output_hidden_states
+        )
+        return EncoderOutput(context, front.lengths, front.padding_mask, front.features, front.feature_penalty, hidden_states)
+
+    def front_end(self, waveform: torch.Tensor, lengths: torch.Tensor, norm_stats: NormStats | None = None) -> "FrontEndOutput":
+        """Everything before masking: conv features, their penalty, LayerNorm and projection.
+
+        Multi-mask pretraining runs this once per batch and the transformer once per mask copy.
+        """
         conv, frame_lengths = self.feature_encoder(waveform, lengths, norm_stats)  # (B, T, C), (B,)
         padding_mask = lengths_to_padding_mask(frame_lengths, conv.shape[1])  # (B, T)
         valid = (~padding_mask).to(torch.float32)  # (B, T)
         per_frame = conv.float().pow(2).mean(-1)  # (B, T)
         feature_penalty = (per_frame * valid).sum(1) / valid.sum(1).clamp(min=1.0)  # (B,)
-
         features = self.feature_norm(conv)  # (B, T, C)
-        x = self.dropout_input(self.projection(features))  # (B, T, E)
+        return FrontEndOutput(self.projection(features), frame_lengths, padding_mask, features, feature_penalty)
+
+    def mask_and_contextualize(
+        self,
+        projected: torch.Tensor,
+        padding_mask: torch.Tensor,
+        time_mask: torch.Tensor | None = None,
+        channel_mask: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(B, T, E)`` projected features -> input dropout, masks, transformer -> ``(B, T, E)``."""
+        x = self.dropout_input(projected)  # (B, T, E)
         if time_mask is not None:
             x = torch.where(time_mask[..., None], self.mask_embedding.to(x.dtype), x)
         if channel_mask is not None:
             x = x.masked_fill(channel_mask[:, None, :], 0.0)
-        context, hidden_states = self.transformer(x, padding_mask, output_hidden_states)
-        return EncoderOutput(context, frame_lengths, padding_mask, features, feature_penalty, hidden_states)
+        return self.transformer(x, padding_mask, output_hidden_states)
+
+
+@dataclass
+class FrontEndOutput:
+    projected: torch.Tensor  # (B, T, E) projected features, before input dropout and masking
+    lengths: torch.Tensor  # (B,) valid frames
+    padding_mask: torch.Tensor  # (B, T) bool, True on padded frames
+    features: torch.Tensor  # (B, T, C) LayerNorm'd conv features (the quantizer's input)
+    feature_penalty: torch.Tensor  # (B,) mean squared conv output over each utterance's valid frames
 
 
 @dataclass
@@ -206,6 +235,7 @@ class Wav2Vec2ForPretraining(nn.Module):
         time_mask: torch.Tensor | None = None,
         negatives: torch.Tensor | None = None,
         utterance_keys: torch.Tensor | None = None,
+        mask_copies: int = 1,
     ) -> PretrainingOutput:
         """
         Args:
@@ -216,36 +246,48 @@ class Wav2Vec2ForPretraining(nn.Module):
             negatives: ``(batch, frames, K)`` frame indices; drawn on the device when None.
             utterance_keys: ``(batch,)`` int64; when given, every random draw of an utterance
                 (mask, negatives, Gumbel noise) depends on its key alone, not on its batch.
+            mask_copies: M > 1 runs the conv front end and the quantizer once and the transformer
+                on M differently masked copies of each utterance (data2vec 2.0's multi-mask);
+                the loss terms are those of M single-mask passes with the same masks. A given
+                ``time_mask`` / ``negatives`` then has ``M * batch`` rows, copy-major.
         """
         cfg = self.cfg
+        M = mask_copies
         waveform, lengths = self.encoder.check_inputs(waveform, lengths)
         B, T = waveform.shape[0], self.encoder.num_frames(waveform.shape[1])
+        front = self.encoder.front_end(waveform, lengths)  # once, whatever the number of mask copies
+        # Copy m of utterance b is row m * B + b; copy 0 keeps the utterance's own key, so one
+        # copy is exactly the single-mask model.
+        copy_keys = mask_copy_keys(utterance_keys, M)  # (M * B,) or None
         if time_mask is None:
-            frame_lengths = self.encoder.frame_lengths(lengths)
             m = cfg.masking
             time_mask = compute_span_mask(
-                (B, T), frame_lengths, m.time_prob, m.time_length, m.time_min_masks, row_keys=utterance_keys
+                (M * B, T), front.lengths.repeat(M), m.time_prob, m.time_length, m.time_min_masks, row_keys=copy_keys
             )
-        out = self.encoder(waveform, lengths, time_mask=time_mask)
-        time_mask = time_mask & ~out.padding_mask  # a caller's mask may not cover padding either
+        padding_mask = front.padding_mask.repeat(M, 1)  # (M * B, T)
+        time_mask = time_mask & ~padding_mask  # a caller's mask may not cover padding either
+        context, _ = self.encoder.mask_and_contextualize(front.projected.repeat(M, 1, 1), padding_mask, time_mask)
 
+        # The targets are the same for every copy: quantized once, from the unmasked features.
         temperature = cfg.quantizer.temperature(num_updates)
-        quantized = self.quantizer(self.dropout_features(out.features), time_mask, temperature, utterance_keys)
-        targets = self.project_q(quantized.quantized)  # (B, T, final_dim)
-        context = self.final_proj(out.context)  # (B, T, final_dim)
+        copy_masks = time_mask.view(M, B, T)
+        quantized = self.quantizer(self.dropout_features(front.features), copy_masks, temperature, utterance_keys)
+        targets = self.project_q(quantized.quantized).repeat(M, 1, 1)  # (M * B, T, final_dim)
+        context = self.final_proj(context)  # (M * B, T, final_dim)
         if negatives is None:
-            negatives = sample_negatives(time_mask, cfg.num_negatives, row_keys=utterance_keys)
-        logits, neg_is_pos = contrastive_logits(context, targets, negatives, quantized.codes, cfg.logit_temp)
+            negatives = sample_negatives(time_mask, cfg.num_negatives, row_keys=copy_keys)
+        logits, neg_is_pos = contrastive_logits(context, targets, negatives, quantized.codes.repeat(M, 1, 1), cfg.logit_temp)
         contrastive, num_correct = contrastive_loss_terms(logits, time_mask)
 
-        masked_per_utterance = time_mask.sum(1)  # (B,)
-        num_masked = masked_per_utterance.sum()
+        masked_per_copy = copy_masks.sum(2)  # (M, B)
+        num_masked = masked_per_copy.sum()
         num_vars = cfg.quantizer.num_groups * cfg.quantizer.num_vars
-        # Perplexity is a statistic of the whole (per-device) batch, as in fairseq.
-        diversity = (num_vars - quantized.prob_perplexity) / num_vars * num_masked
+        # Perplexity is a statistic of the whole (per-device) batch, as in fairseq: one per copy,
+        # so M copies add up to what M single-mask passes would.
+        diversity = ((num_vars - quantized.prob_perplexity) / num_vars * masked_per_copy.sum(1)).sum()
         # Weighted per utterance so the term adds up over micro-batches and ranks; for fairseq's
         # equal-length, equal-count batches this is its batch mean times the sample size.
-        penalty = (out.feature_penalty * masked_per_utterance).sum()
+        penalty = (front.feature_penalty * masked_per_copy.sum(0)).sum()
         loss = contrastive + cfg.diversity_weight * diversity + cfg.feature_penalty_weight * penalty
         return PretrainingOutput(
             loss=loss,
@@ -254,13 +296,21 @@ class Wav2Vec2ForPretraining(nn.Module):
             feature_penalty=penalty,
             num_masked=num_masked,
             num_correct=num_correct,
-            num_frames=out.lengths.sum(),
+            num_frames=front.lengths.sum() * M,
             neg_is_pos=(neg_is_pos & time_mask[..., None]).sum(),
-            code_perplexity=quantized.code_perplexity,
-            prob_perplexity=quantized.prob_perplexity,
+            code_perplexity=quantized.code_perplexity.mean(),
+            prob_perplexity=quantized.prob_perplexity.mean(),
             logits=logits,
             time_mask=time_mask,
         )
+
+
+def mask_copy_keys(utterance_keys: torch.Tensor | None, copies: int) -> torch.Tensor | None:
+    """``(B,)`` utterance keys -> ``(copies * B,)`` keys of the mask copies; copy 0 keeps its key."""
+    if utterance_keys is None or copies == 1:
+        return utterance_keys
+    others = combine_keys(utterance_keys[None, :], torch.arange(1, copies, device=utterance_keys.device)[:, None])
+    return torch.cat([utterance_keys, others.reshape(-1)])
 
 
 @dataclass

@@ -19,6 +19,35 @@ from speechssl.config import Wav2Vec2Config, dataclass_from_dict, override
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """On-the-fly augmentation of training audio (speechssl/data/augment.py); every probability 0
+    (the default) leaves the audio untouched. Each effect is drawn independently per utterance."""
+
+    speed_prob: float = 0.0  # resample to a speed factor: length / factor, pitch and tempo together
+    speed_range: tuple[float, float] = (0.9, 1.1)
+    reverb_prob: float = 0.0  # convolve with a simulated shoebox room impulse response
+    reverb_rt60: tuple[float, float] = (0.2, 0.7)  # seconds
+    reverb_max_order: int = 12  # image-source reflection order: bounds the cost, truncates the tail
+    noise_prob: float = 0.0  # generated coloured noise
+    noise_colors: tuple[str, ...] = ("white", "pink", "brown")
+    babble_prob: float = 0.0  # other utterances of the training corpus, summed
+    babble_speakers: tuple[int, int] = (1, 4)
+    noise_dir: str = ""  # a folder of noise recordings (e.g. MUSAN's noise/), searched recursively
+    noise_dir_prob: float = 0.0
+    snr_db: tuple[float, float] = (5.0, 20.0)  # of every additive noise, drawn per utterance and source
+    telephone_prob: float = 0.0  # 300-3400 Hz band at 8 kHz with G.711 mu-law companding
+    lowpass_prob: float = 0.0  # band-limiting at a drawn cutoff
+    lowpass_hz: tuple[float, float] = (2_000.0, 6_000.0)
+    gain_prob: float = 0.0
+    gain_db: tuple[float, float] = (-12.0, 6.0)
+
+    @property
+    def active(self) -> bool:
+        return any(p > 0 for p in (self.speed_prob, self.reverb_prob, self.noise_prob, self.babble_prob,
+                                   self.noise_dir_prob, self.telephone_prob, self.lowpass_prob, self.gain_prob))
+
+
+@dataclass(frozen=True)
 class DataConfig:
     train_manifest: str = ""
     valid_manifest: str = ""
@@ -27,6 +56,7 @@ class DataConfig:
     min_sample_size: int = 32_000  # shorter utterances are skipped (2 s)
     max_batch_size: int | None = None
     num_workers: int = 1  # DataLoader processes reading audio
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # training batches only
 
 
 @dataclass(frozen=True)
@@ -64,11 +94,22 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class PretrainConfig:
+    """Contrastive pretraining settings (ignored by fine-tuning)."""
+
+    # M > 1: the conv front end runs once per batch and the transformer on M differently masked
+    # copies of every utterance (data2vec 2.0's multi-mask): M x the masked predictions for
+    # much less than M x the compute when the conv stack dominates, as in small models.
+    mask_copies: int = 1
+
+
+@dataclass(frozen=True)
 class RunConfig:
     model: Wav2Vec2Config = field(default_factory=Wav2Vec2Config)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     seed: int = 1
     device: str = "auto"  # auto: cuda when available (the local rank's GPU), else cpu
     log_interval: int = 50

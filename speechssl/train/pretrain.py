@@ -17,14 +17,21 @@ LN2 = math.log(2.0)
 class PretrainTask:
     best_metric = "contrastive_bits"  # the paper keeps the checkpoint with the lowest validation L_m
 
-    def __init__(self, cfg: RunConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: RunConfig, init_state: dict[str, torch.Tensor] | None = None):
+        self.cfg, self.init_state = cfg, init_state
 
     def build_model(self, cfg: RunConfig) -> nn.Module:
-        return Wav2Vec2ForPretraining(cfg.model)
+        model = Wav2Vec2ForPretraining(cfg.model)
+        if self.init_state is not None:  # continued pretraining (speechssl/train/continued.py)
+            model.load_state_dict(self.init_state, strict=True)
+        return model
 
     def loss(self, model, batch: dict, num_updates: int, keys: torch.Tensor):
-        out = model(batch["audio"], batch["audio_lens"], num_updates=num_updates, utterance_keys=keys)
+        out = model(
+            batch["audio"], batch["audio_lens"], num_updates=num_updates, utterance_keys=keys,
+            # validation scores one mask per utterance, so runs with any M compare
+            mask_copies=self.cfg.pretrain.mask_copies if model.training else 1,
+        )
         temperature = self.cfg.model.quantizer.temperature(num_updates)
         stats = {
             "loss": out.loss,
@@ -78,9 +85,23 @@ class PretrainTask:
 
 
 def pretrain(
-    cfg: RunConfig, output_dir: str | Path, *, resume: bool = False, progress: bool = True, stop_after: int | None = None
+    cfg: RunConfig, output_dir: str | Path, *, resume: bool = False, progress: bool = True, stop_after: int | None = None,
+    init: str | Path | None = None, restart_temperature: bool = False,
 ) -> dict[str, float]:
-    """Run (or resume) pretraining; returns the last logged training metrics."""
+    """Run (or resume) pretraining; returns the last logged training metrics.
+
+    ``init`` continues pretraining from a pretrained model (any reference speechssl.models
+    resolves; architecture from it, recipe from ``cfg``); ``restart_temperature`` runs the
+    Gumbel temperature schedule from its start instead of holding it at its floor.
+    """
     from speechssl.train.trainer import Trainer
 
-    return Trainer(cfg, PretrainTask(cfg), output_dir, resume=resume, progress=progress).train(stop_after=stop_after)
+    init_state = None
+    if init:
+        from speechssl.train.continued import continue_from
+
+        cfg, init_state = continue_from(init, cfg, restart_temperature=restart_temperature)
+    trainer = Trainer(cfg, PretrainTask(cfg, init_state), output_dir, resume=resume, progress=progress)
+    if init_state is not None and trainer.step == 0 and trainer.valid_data is not None:
+        trainer.validate()  # logged at update 0: where the continued model starts
+    return trainer.train(stop_after=stop_after)
