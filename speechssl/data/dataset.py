@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import math
 import zlib
+from typing import TYPE_CHECKING
 
 import torch
 
 from speechssl.audio import load_audio, normalize_waveform, pad_waveforms
+from speechssl.data.augment import Augmenter, utterance_generators
 from speechssl.data.manifest import Manifest
+
+if TYPE_CHECKING:
+    from speechssl.train.config import AugmentConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +34,8 @@ class AudioDataset(torch.utils.data.Dataset):
         }
 
     Utterances longer than ``max_sample_size`` get a random crop whose start depends only on
-    (seed, epoch, index): the same on every rank and after a resume. Use it with
+    (seed, epoch, index): the same on every rank and after a resume; so do the augmentations
+    ``augment`` turns on (speechssl/data/augment.py; the trainer gives it for training only). Use it with
     ``DataLoader(dataset, batch_size=None, sampler=sampler)``.
     """
 
@@ -40,29 +47,45 @@ class AudioDataset(torch.utils.data.Dataset):
         min_samples: int = 400,
         normalize: bool = False,
         seed: int = 0,
+        augment: AugmentConfig | None = None,
     ):
         self.manifest = manifest
         self.max_sample_size, self.min_samples = max_sample_size, min_samples
         self.normalize, self.seed = normalize, seed
+        self.augmenter = Augmenter(augment, manifest) if augment is not None and augment.active else None
 
     def __len__(self) -> int:
         return len(self.manifest)
 
-    def crop(self, audio: torch.Tensor, epoch: int, index: int) -> torch.Tensor:
-        if not self.max_sample_size or audio.numel() <= self.max_sample_size:
+    def crop(self, audio: torch.Tensor, epoch: int, index: int, size: int | None = None) -> torch.Tensor:
+        size = size or self.max_sample_size
+        if not size or audio.numel() <= size:
             return audio
         key = zlib.crc32(f"{self.seed}/{epoch}/{index}".encode())
-        start = int(torch.randint(audio.numel() - self.max_sample_size + 1, (1,), generator=torch.Generator().manual_seed(key)))
-        return audio[start : start + self.max_sample_size]
+        start = int(torch.randint(audio.numel() - size + 1, (1,), generator=torch.Generator().manual_seed(key)))
+        return audio[start : start + size]
 
     def load(self, index: int, epoch: int) -> torch.Tensor:
         path = self.manifest.audio_path(index)
         audio = load_audio(path)
         if audio.numel() < self.min_samples:
             raise ValueError(f"{path}: {audio.numel()} samples, shorter than the model's {self.min_samples}-sample minimum")
-        audio = self.crop(audio, epoch, index)
+        if self.augmenter is None:
+            audio = self.crop(audio, epoch, index)
+        else:
+            audio = self.augmented(audio, epoch, index)
         # Normalize after cropping: the model sees statistics of what it is given (fairseq order).
         return normalize_waveform(audio) if self.normalize else audio
+
+    def augmented(self, audio: torch.Tensor, epoch: int, index: int) -> torch.Tensor:
+        rngs = utterance_generators(self.seed, epoch, index)
+        factor = self.augmenter.speed_factor(rngs["speed"])
+        if factor != 1.0 and audio.numel() / factor >= self.min_samples:
+            # crop the span that speeds to the crop size, so the crop still bounds the length
+            if self.max_sample_size:
+                audio = self.crop(audio, epoch, index, math.ceil(self.max_sample_size * factor))
+            audio = self.augmenter.speed(audio, factor)
+        return self.augmenter(self.crop(audio, epoch, index), rngs, index)
 
     def __getitem__(self, item: tuple[int, list[int]]) -> dict:
         epoch, indices = item

@@ -127,6 +127,7 @@ class Trainer:
             min_samples=self.model.cfg.feature_encoder.receptive_field,
             normalize=self.model.cfg.normalize_waveform,
             seed=self.cfg.seed,
+            augment=d.augment if shuffle else None,  # training batches only
         )
         return sampler, dataset
 

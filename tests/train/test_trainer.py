@@ -57,15 +57,30 @@ def test_run_writes_config_checkpoints_logs_and_tensorboard(synthetic_corpus, tm
         pretrain(cfg, run, progress=False)
 
 
-def test_resume_equals_uninterrupted(synthetic_corpus, tmp_path):
+def augment_everything(noise_dir) -> dict:
+    """Overrides turning every augmentation on (noise files written to ``noise_dir``)."""
+    noise_dir.mkdir(parents=True, exist_ok=True)
+    soundfile.write(noise_dir / "hum.wav", np.random.default_rng(0).standard_normal(12_000).astype("float32") * 0.1, 8_000)
+    probs = ("speed", "reverb", "noise", "babble", "noise_dir", "telephone", "lowpass", "gain")
+    return {**{f"data.augment.{p}_prob": 0.5 for p in probs}, "data.augment.noise_dir": str(noise_dir)}
+
+
+@pytest.mark.parametrize("augment", [False, True], ids=["plain", "augmented"])
+def test_resume_equals_uninterrupted(synthetic_corpus, tmp_path, augment):
     # dropout and layerdrop on, a loader worker: every source of randomness must resume exactly
-    cfg = tiny_run_config(synthetic_corpus, **{"model.transformer.layerdrop": 0.3, "data.num_workers": 1})
+    extra = augment_everything(tmp_path / "noise") if augment else {}
+    cfg = tiny_run_config(synthetic_corpus, **{"model.transformer.layerdrop": 0.3, "data.num_workers": 1}, **extra)
     pretrain(cfg, tmp_path / "full", progress=False)
     pretrain(cfg, tmp_path / "split", progress=False, stop_after=3)
     pretrain(cfg, tmp_path / "split", progress=False, resume=True)
     assert train_losses(tmp_path / "split") == train_losses(tmp_path / "full")
     assert len(train_losses(tmp_path / "full")) == 6
     assert_same_weights(final_weights(tmp_path / "split", 6), final_weights(tmp_path / "full", 6))
+    if augment:  # and the training batches (only those) were augmented
+        from speechssl.train.trainer import Trainer
+
+        trainer = Trainer(cfg, PretrainTask(cfg), tmp_path / "probe", progress=False)
+        assert trainer.train_data[1].augmenter is not None and trainer.valid_data[1].augmenter is None
 
 
 def test_sigkill_during_checkpoint_write_resumes_from_the_previous_one(synthetic_corpus, tmp_path):
