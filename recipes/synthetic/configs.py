@@ -152,3 +152,18 @@ def finetune_small(corpus: str = "data/synthetic") -> RunConfig:
 def scratch_small(corpus: str = "data/synthetic") -> RunConfig:
     """The larger setting's baseline: ``finetune_small`` from random weights."""
     return finetune_small(corpus)
+
+
+def synthetic_augment():
+    """Augmentation for the synthetic corpus (its audio is clean, dry, full-band espeak-ng):
+    moderate probabilities, so most utterances get one or two effects and ~1 in 5 stays clean.
+    Use as ``dataclasses.replace(run, data=dataclasses.replace(run.data, augment=synthetic_augment()))``."""
+    from speechssl.train.config import AugmentConfig
+
+    return AugmentConfig(
+        speed_prob=0.5, speed_range=(0.9, 1.1),
+        reverb_prob=0.3, reverb_rt60=(0.2, 0.7),
+        noise_prob=0.3, babble_prob=0.15, snr_db=(5.0, 25.0),
+        telephone_prob=0.1, lowpass_prob=0.15, lowpass_hz=(2_500.0, 6_000.0),
+        gain_prob=0.3, gain_db=(-10.0, 6.0),
+    )
