@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -54,6 +55,19 @@ class Speech:
 
         audio = torchaudio.functional.resample(torch.from_numpy(self.audio), self.sample_rate, sample_rate)
         return (peak * audio / audio.abs().max().clamp(min=1e-3)).numpy()
+
+
+def data_path() -> Path:
+    """espeak-ng's data folder (voices, languages): espeakng-loader's, else the system's."""
+    try:
+        import espeakng_loader
+
+        return Path(espeakng_loader.get_data_path())
+    except ImportError:
+        for candidate in ("/usr/lib/x86_64-linux-gnu/espeak-ng-data", "/usr/share/espeak-ng-data", "/usr/lib/espeak-ng-data"):
+            if Path(candidate).is_dir():
+                return Path(candidate)
+        raise RuntimeError("espeak-ng data not found: pip install espeakng-loader (or apt-get install espeak-ng-data)") from None
 
 
 def _load_library() -> tuple[ctypes.CDLL, bytes | None]:

@@ -31,15 +31,31 @@ from speechssl.data.manifest import Manifest, Utterance, words_to_letters
 
 log = logging.getLogger(__name__)
 
+# Every English accent espeak-ng ships (lang/gmw; en-Shaw reads the Shavian alphabet, not English
+# text) and every voice variant (voices/!v): dev and test variants are never used for training.
 ACCENTS = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
-TRAIN_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "klatt", "klatt2", "klatt4", "max", "john", "anika", "norbert"]
 DEV_VARIANTS = ["m8", "f5", "edward"]
 TEST_VARIANTS = ["m6", "f4", "klatt3", "linda"]
+
+
+def espeak_variants() -> list[str]:
+    """The voice variants of the installed espeak-ng data (104 in espeakng-loader 0.2)."""
+    from speechssl.data.corpora.espeak import data_path
+
+    return sorted(path.name for path in (data_path() / "voices" / "!v").iterdir())
+
+
+def train_variants() -> list[str]:
+    held_out = set(DEV_VARIANTS) | set(TEST_VARIANTS)
+    return [v for v in espeak_variants() if v not in held_out]
+
 
 # ---- the grammar (vocabulary chosen for this project)
 ADJECTIVES = (
     "red green blue yellow small large quiet happy old young bright dark quick slow tall short warm cold "
-    "clever gentle busy lazy brave tiny heavy soft loud sharp round empty"
+    "clever gentle busy lazy brave tiny heavy soft loud sharp round empty "
+    "purple orange silver golden wooden broken clean dirty famous strange careful hungry thirsty angry "
+    "friendly lonely narrow wide deep simple"
 ).split()
 NOUNS = [
     ("robot", "robots"), ("farmer", "farmers"), ("teacher", "teachers"), ("painter", "painters"), ("child", "children"),
@@ -49,6 +65,10 @@ NOUNS = [
     ("pilot", "pilots"), ("singer", "singers"), ("driver", "drivers"), ("friend", "friends"), ("box", "boxes"),
     ("apple", "apples"), ("chair", "chairs"), ("boat", "boats"), ("train", "trains"), ("lamp", "lamps"), ("book", "books"),
     ("horse", "horses"), ("bridge", "bridges"), ("flower", "flowers"), ("stone", "stones"), ("cup", "cups"), ("key", "keys"),
+    ("mountain", "mountains"), ("village", "villages"), ("market", "markets"), ("kitchen", "kitchens"),
+    ("bottle", "bottles"), ("jacket", "jackets"), ("picture", "pictures"), ("machine", "machines"), ("island", "islands"),
+    ("monkey", "monkeys"), ("rabbit", "rabbits"), ("tiger", "tigers"), ("sister", "sisters"), ("brother", "brothers"),
+    ("nurse", "nurses"), ("farm", "farms"), ("ticket", "tickets"), ("pencil", "pencils"), ("blanket", "blankets"),
 ]
 VERBS = [  # (base, third person present, past)
     ("paint", "paints", "painted"), ("carry", "carries", "carried"), ("find", "finds", "found"), ("move", "moves", "moved"),
@@ -58,12 +78,16 @@ VERBS = [  # (base, third person present, past)
     ("visit", "visits", "visited"), ("read", "reads", "read"), ("bring", "brings", "brought"), ("keep", "keeps", "kept"),
     ("throw", "throws", "threw"), ("catch", "catches", "caught"), ("want", "wants", "wanted"), ("need", "needs", "needed"),
     ("like", "likes", "liked"), ("wash", "washes", "washed"),
+    ("cook", "cooks", "cooked"), ("close", "closes", "closed"), ("borrow", "borrows", "borrowed"), ("hide", "hides", "hid"),
+    ("lift", "lifts", "lifted"), ("drop", "drops", "dropped"), ("send", "sends", "sent"), ("buy", "buys", "bought"),
+    ("help", "helps", "helped"), ("call", "calls", "called"), ("lose", "loses", "lost"), ("choose", "chooses", "chose"),
 ]
+NAMES = "anna peter maria james lucy thomas emma oliver sophie daniel".split()
 NUMBERS = "two three four five six seven eight nine ten eleven twelve".split()
-DETERMINERS = "the a every my our this that your".split()
+DETERMINERS = "the a every my our this that your his her".split()
 PREPOSITIONS = "near under behind beside inside above below across".split()
 TIMES = ["every morning", "at night", "today", "yesterday", "on monday", "on friday", "after lunch", "before dinner",
-         "in the evening", "each week"]
+         "in the evening", "each week", "on sunday", "last winter", "next summer", "in the afternoon", "twice a day"]
 PLACES = [("to", "the"), ("from", "the"), ("into", "the"), ("past", "the")]
 
 
@@ -89,24 +113,46 @@ class SentenceGenerator:
             words[0] = "an"
         return " ".join(words)
 
+    def subject(self) -> str:
+        return self.rng.choice(NAMES) if self.rng.random() < 0.2 else self.noun_phrase()
+
     def sentence(self) -> str:
         r = self.rng
         kind = r.random()
-        if kind < 0.6:
+        if kind < 0.45:  # statement: subject verb object [place] [time]
             verb = r.choice(VERBS)[1 if r.random() < 0.6 else 2]
-            words = [self.noun_phrase(), verb, self.noun_phrase(plural=r.random() < 0.5)]
+            words = [self.subject(), verb, self.noun_phrase(plural=r.random() < 0.5)]
             if r.random() < 0.5:
                 words += [r.choice(PREPOSITIONS), self.noun_phrase()]
             if r.random() < 0.3:
                 words.append(r.choice(TIMES))
-        elif kind < 0.8:
+        elif kind < 0.6:  # question: how many
             noun = r.choice(NOUNS)[1]
-            words = ["how many", noun, "does", self.noun_phrase(), r.choice(VERBS)[0]]
+            words = ["how many", noun, "does", self.subject(), r.choice(VERBS)[0]]
             if r.random() < 0.5:
                 words.append(r.choice(TIMES))
-        else:
+        elif kind < 0.7:  # request
             prep, det = r.choice(PLACES)
             words = ["please bring", self.noun_phrase(plural=r.random() < 0.5), prep, det, r.choice(NOUNS)[0]]
+        elif kind < 0.78:  # existential: there is / there are
+            plural = r.random() < 0.5
+            noun = r.choice(NOUNS)[0]
+            thing = self.noun_phrase(plural=True) if plural else ("an " if noun[0] in "aeiou" else "a ") + noun
+            words = ["there are" if plural else "there is", thing, r.choice(PREPOSITIONS), self.noun_phrase()]
+        elif kind < 0.86:  # description: subject is adjective
+            words = [self.noun_phrase(), "was" if r.random() < 0.5 else "is", r.choice(ADJECTIVES)]
+            if r.random() < 0.4:
+                words += ["and", r.choice(ADJECTIVES)]
+        elif kind < 0.93:  # where / why questions
+            verb = r.choice(VERBS)[0]
+            words = [r.choice(["where did", "why did", "when did", "can"]), self.subject(), verb, self.noun_phrase()]
+        else:  # negative command or conditional
+            verb = r.choice(VERBS)
+            if r.random() < 0.5:
+                words = ["do not", verb[0], self.noun_phrase(plural=r.random() < 0.5)]
+            else:
+                words = ["if", self.subject(), verb[1], self.noun_phrase(), "then", self.subject(), r.choice(VERBS)[1],
+                         self.noun_phrase()]
         return " ".join(words)
 
     def utterance(self, max_sentences: int = 3) -> str:
@@ -135,14 +181,14 @@ class UtteranceSpec:
 
 def _speakers(variants: list[str], rng: random.Random) -> list[tuple[str, int, int]]:
     """(voice, base pitch, base rate) for every accent x variant."""
-    return [(f"{a}+{v}", rng.randint(25, 75), rng.randint(140, 200)) for a in ACCENTS for v in variants]
+    return [(f"{a}+{v}", rng.randint(15, 85), rng.randint(120, 220)) for a in ACCENTS for v in variants]
 
 
 def plan_corpus(hours: float, seed: int, labeled_fraction: float, dev_fraction: float, test_fraction: float) -> list[UtteranceSpec]:
     """Choose every utterance (text, voice, prosody) before synthesis, from the seed alone."""
     rng = random.Random(seed)
     generator = SentenceGenerator(rng)
-    speakers = {"train": _speakers(TRAIN_VARIANTS, rng), "dev": _speakers(DEV_VARIANTS, rng), "test": _speakers(TEST_VARIANTS, rng)}
+    speakers = {"train": _speakers(train_variants(), rng), "dev": _speakers(DEV_VARIANTS, rng), "test": _speakers(TEST_VARIANTS, rng)}
     budgets = {
         "train": hours * (1 - dev_fraction - test_fraction) * 3600,
         "dev": hours * dev_fraction * 3600,
@@ -159,10 +205,10 @@ def plan_corpus(hours: float, seed: int, labeled_fraction: float, dev_fraction: 
                 split=split,
                 speaker=voice,
                 text=text,
-                rate=max(110, min(230, rate + rng.randint(-20, 20))),
-                pitch=max(0, min(99, pitch + rng.randint(-8, 8))),
-                pitch_range=rng.randint(20, 80),
-                word_gap=rng.choice([0, 0, 0, 1, 2]),
+                rate=max(95, min(260, rate + rng.randint(-30, 30))),
+                pitch=max(0, min(99, pitch + rng.randint(-10, 10))),
+                pitch_range=rng.randint(5, 100),
+                word_gap=rng.choice([0, 0, 0, 1, 2, 3, 5]),
             )
             specs.append(spec)
             # planned length: `rate` words per minute plus sentence pauses (espeak-ng speaks a
