@@ -6,11 +6,12 @@ Public API: :func:`load_model`, :func:`extract_features`, :func:`transcribe`.
 __version__ = "0.1.0"
 
 
-def load_model(path, map_location="cpu"):
-    """A speechssl, Hugging Face or fairseq wav2vec 2.0 model, in eval mode."""
-    from speechssl.serialization import load_model as _load
+def load_model(reference, map_location="cpu", **kwargs):
+    """A wav2vec 2.0 model in eval mode, from a speechssl model or run directory, a Hugging Face
+    directory, a fairseq ``.pt`` or a hub id ``org/name[@revision]``; see :mod:`speechssl.models`."""
+    from speechssl.models import load_model as _load
 
-    return _load(path, map_location)
+    return _load(reference, map_location, **kwargs)
 
 
 def extract_features(model, audio, layers="all", **kwargs):
@@ -28,7 +29,7 @@ def transcribe(model, audio, *, lm=None, lexicon=None, beam_size=50, lm_weight=2
     """Transcribe one clip or a list of clips with a CTC model.
 
     Args:
-        model: a CTC model, or a path :func:`load_model` accepts (speechssl or Hugging Face dir).
+        model: a CTC model, or any reference :func:`load_model` accepts (model or run dir, hub id, ...).
         audio: a file path, a numpy array or a tensor (mono, 16 kHz for arrays), or a list of them.
         lm / lexicon: a KenLM n-gram model (and lexicon) for beam search; greedy without them.
         kwargs: :class:`~speechssl.inference.transcribe.Transcriber` options

@@ -15,11 +15,11 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from speechssl.convert.fairseq import load_fairseq
     from speechssl.convert.huggingface import save_huggingface
-    from speechssl.serialization import load_model, save_model
+    from speechssl.models import load_model
+    from speechssl.serialization import save_model
 
-    model = load_fairseq(args.source, args.dictionary).model if args.dictionary else load_model(args.source)
+    model = load_model(args.source, dictionary=args.dictionary)
     if args.to == "huggingface":
         save_huggingface(model, args.destination)
     else:
@@ -45,7 +45,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.valid_manifest:
         overrides["data.valid_manifest"] = args.valid_manifest
     cfg = resolve_run_config(args.config, overrides)
-    pretrain(cfg, args.output_dir, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after)
+    pretrain(cfg, args.output_dir, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after,
+             init=args.init, restart_temperature=args.restart_temperature)
     return 0
 
 
@@ -67,11 +68,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def _transcriber(args: argparse.Namespace):
     from speechssl.decoding.beam import make_decoder
     from speechssl.inference.transcribe import Transcriber
-    from speechssl.serialization import load_model
+    from speechssl.models import ModelError, load_model
 
     model = load_model(args.model, map_location=args.device)
     if getattr(model, "tokenizer", None) is None:
-        raise SystemExit(f"{args.model}: not a CTC model with a vocabulary (fine-tune it, or give a Hugging Face dir with vocab.json)")
+        raise ModelError(f"{args.model}: not a CTC model with a vocabulary (fine-tune it, or give a Hugging Face dir with vocab.json)")
     if args.quantize == "int8":
         from speechssl.inference.quantize import quantize_int8
 
@@ -273,7 +274,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_extract_features(args: argparse.Namespace) -> int:
     from speechssl.inference.extract import extract_to
-    from speechssl.serialization import load_model
+    from speechssl.models import load_model
 
     _setup_logging()
     model = load_model(args.model, map_location=args.device)
@@ -314,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_convert)
 
     p = sub.add_parser("pretrain", help="contrastive pretraining (torchrun for several processes)", formatter_class=fmt)
+    p.add_argument("--init", help="continue pretraining this model (its architecture and weights; the recipe from "
+                   "--config): a pretraining checkpoint as a speechssl model or run dir, Hugging Face dir or hub id, "
+                   "or fairseq .pt")
+    p.add_argument("--restart-temperature", action="store_true",
+                   help="with --init: run the Gumbel temperature schedule from its start, not at its floor")
     p.add_argument("--config", default="tiny", help="model preset (tiny, base, large), a run's config.json, or file.py:function")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. optim.lr=1e-4 data.max_tokens=800000")
     p.add_argument("--train-manifest", help="shortcut for --set data.train_manifest=...")
@@ -437,5 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from speechssl.models import ModelError
+
     args = build_parser().parse_args(argv)
-    sys.exit(args.handler(args))
+    try:
+        code = args.handler(args)
+    except ModelError as error:  # a model reference that leads nowhere: one line, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        code = 2
+    sys.exit(code)

@@ -77,24 +77,3 @@ def load_native(directory: str | os.PathLike, map_location: str | torch.device =
         model.tokenizer = tokenizer_from_dict(meta["tokenizer"])
     return model.eval()
 
-
-def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Model:
-    """Load a speechssl directory, a Hugging Face wav2vec 2.0 directory or a fairseq ``.pt`` file.
-
-    The model comes back in eval mode.
-    """
-    path = Path(path)
-    if path.is_dir() and (path / META_FILE).exists():
-        return load_native(path, map_location)
-    if path.is_dir() and (path / "config.json").exists():
-        from speechssl.convert.huggingface import load_huggingface
-
-        return load_huggingface(path).to(map_location)
-    if path.is_file():
-        from speechssl.convert.fairseq import load_fairseq
-
-        return load_fairseq(path).model.to(map_location)
-    raise FileNotFoundError(
-        f"{path}: not a speechssl model directory ({META_FILE}), a Hugging Face directory (config.json) "
-        "or a fairseq checkpoint file"
-    )

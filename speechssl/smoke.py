@@ -30,7 +30,8 @@ def run_smoke(output_dir: str | Path = "runs/smoke", steps: int = 20, log=print)
     import soundfile
 
     from speechssl.convert.huggingface import load_huggingface, save_huggingface
-    from speechssl.serialization import load_model, save_model
+    from speechssl.models import load_model
+    from speechssl.serialization import save_model
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,8 @@ import torch
 
 from speechssl import config
 from speechssl.model import Wav2Vec2ForCTC
-from speechssl.serialization import load_model, save_model
+from speechssl.models import load_model
+from speechssl.serialization import save_model
 
 
 def run_cli(*args, cwd=None):

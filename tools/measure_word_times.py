@@ -41,7 +41,7 @@ def main() -> None:
     from speechssl.audio import load_audio
     from speechssl.data.manifest import Manifest
     from speechssl.inference.transcribe import Transcriber
-    from speechssl.serialization import load_model
+    from speechssl.models import load_model
 
     model = load_model(args.model)
     corpus = Path(args.corpus)

@@ -22,7 +22,6 @@ import os
 import pickle
 import types
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,7 +29,7 @@ import torch
 from speechssl.config import FeatureEncoderConfig, MaskingConfig, QuantizerConfig, TransformerConfig, Wav2Vec2Config
 from speechssl.convert.keymap import Rule, prefixed, to_ours
 from speechssl.serialization import Model, build_model
-from speechssl.text.tokenizer import FAIRSEQ_SPECIALS, CharTokenizer
+from speechssl.text.tokenizer import CharTokenizer, read_dictionary
 
 ENCODER_RULES: list[Rule] = [
     ("feature_encoder.conv_layers.{i}.conv.{p}", "feature_extractor.conv_layers.{i}.0.{p}"),
@@ -289,19 +288,6 @@ def _finetuning_overrides(cfg: Wav2Vec2Config, ft: dict[str, Any], vocab_size: i
 class FairseqImport:
     model: Model
     vocab: list[str] | None  # CTC tokens by class index, when a dictionary was given
-
-
-def read_dictionary(path: str | os.PathLike) -> list[str]:
-    """fairseq ``dict.ltr.txt`` ("symbol count" lines) -> the full class list incl. specials."""
-    symbols = []
-    for line_no, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        symbol = line.rstrip().rsplit(" ", 1)[0] if " " in line.strip() else line.strip()
-        if not symbol:
-            raise ValueError(f"{path}:{line_no}: empty symbol")
-        symbols.append(symbol)
-    return FAIRSEQ_SPECIALS + symbols
 
 
 def load_fairseq(path: str | os.PathLike, dictionary: str | os.PathLike | None = None) -> FairseqImport:

@@ -19,12 +19,26 @@ import io
 import os
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from speechssl.text.normalize import TextNormalizer
 
 FAIRSEQ_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # fairseq Dictionary order; <s> is the CTC blank
 WORD_BOUNDARY = "|"
+
+
+def read_dictionary(path: str | os.PathLike) -> list[str]:
+    """fairseq ``dict.ltr.txt`` ("symbol count" lines) -> the full class list incl. specials."""
+    symbols = []
+    for line_no, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        symbol = line.rstrip().rsplit(" ", 1)[0] if " " in line.strip() else line.strip()
+        if not symbol:
+            raise ValueError(f"{path}:{line_no}: empty symbol")
+        symbols.append(symbol)
+    return FAIRSEQ_SPECIALS + symbols
 
 
 class _CTCTokenizer:
@@ -68,8 +82,6 @@ class CharTokenizer(_CTCTokenizer):
 
     @classmethod
     def from_fairseq_dict(cls, path: str | os.PathLike, normalizer: TextNormalizer | None = None) -> "CharTokenizer":
-        from speechssl.convert.fairseq import read_dictionary
-
         return cls(read_dictionary(path), normalizer=normalizer)
 
     def spell(self, word: str) -> list[str]:

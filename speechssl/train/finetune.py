@@ -95,22 +95,6 @@ def finetuning_model_config(pretrained: Wav2Vec2Config, run: Wav2Vec2Config, voc
     )
 
 
-def load_pretrained(path: str | os.PathLike) -> nn.Module:
-    """A model to fine-tune: a speechssl model dir, a speechssl run dir (its best checkpoint,
-    else its latest), a Hugging Face dir or a fairseq checkpoint."""
-    from speechssl.serialization import load_model
-    from speechssl.train import checkpoint
-
-    path = Path(path)
-    if (path / "checkpoints").is_dir():
-        best = path / "checkpoints" / "best"
-        found = best if best.is_dir() else checkpoint.find_latest(path / "checkpoints")
-        if found is None:
-            raise FileNotFoundError(f"{path}: a run directory without checkpoints")
-        path = found
-    return load_model(path)
-
-
 def prepare_tokenizer(cfg: RunConfig, output_dir: str | os.PathLike, resume: bool = False) -> Tokenizer:
     """The run's tokenizer: when resuming, the one saved in ``output_dir``; else built from the
     training transcripts (or read from ``finetune.dictionary``) and saved there."""
@@ -230,13 +214,14 @@ def finetune(
 ) -> dict[str, float]:
     """Fine-tune ``cfg.finetune.init_model`` (or a fresh ``cfg.model`` when empty) with CTC."""
     from speechssl.inference.features import encoder_of
+    from speechssl.models import load_model
     from speechssl.train.trainer import Trainer
 
     tokenizer = prepare_tokenizer(cfg, output_dir, resume)
     encoder_state = None
     architecture = cfg.model
     if cfg.finetune.init_model:
-        pretrained = load_pretrained(cfg.finetune.init_model)
+        pretrained = load_model(cfg.finetune.init_model)
         architecture = pretrained.cfg
         encoder_state = encoder_of(pretrained).state_dict()
         if cfg.model.normalize_waveform != architecture.normalize_waveform:

@@ -13,7 +13,7 @@ omegaconf = pytest.importorskip("omegaconf")
 
 from speechssl.convert.fairseq import load_fairseq, parse_conv_layers, read_dictionary  # noqa: E402
 from speechssl.convert.huggingface import config_to_hf  # noqa: E402
-from speechssl.serialization import load_model  # noqa: E402
+from speechssl.models import load_model  # noqa: E402
 from speechssl.testing import base_style, large_style, random_batch  # noqa: E402
 
 # transformers' fairseq converter MAPPING, read backwards (peers.md §2.3): HF name -> fairseq name.

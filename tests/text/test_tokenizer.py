@@ -4,7 +4,8 @@ import torch
 from speechssl import config
 from speechssl.data.manifest import words_to_letters
 from speechssl.model import Wav2Vec2ForCTC
-from speechssl.serialization import load_model, save_model
+from speechssl.models import load_model
+from speechssl.serialization import save_model
 from speechssl.text.normalize import TextNormalizer
 from speechssl.text.tokenizer import CharTokenizer, SentencePieceTokenizer, tokenizer_from_dict
 

@@ -8,10 +8,11 @@ import torch
 from speechssl import config
 from speechssl.data.dataset import AudioDataset
 from speechssl.data.manifest import Manifest
-from speechssl.serialization import load_model, save_model
+from speechssl.models import load_model
+from speechssl.serialization import save_model
 from speechssl.testing import tiny_finetune_config, tiny_run_config
 from speechssl.text.tokenizer import CharTokenizer
-from speechssl.train.finetune import CTCTask, finetune, finetuning_model_config, load_pretrained
+from speechssl.train.finetune import CTCTask, finetune, finetuning_model_config
 from speechssl.train.pretrain import pretrain
 
 
@@ -30,7 +31,7 @@ def pretrained_run(synthetic_corpus, tmp_path_factory):
 def test_freezing_schedule_and_pretrained_init(synthetic_corpus, pretrained_run, tmp_path):
     cfg = tiny_finetune_config(synthetic_corpus, **{"finetune.init_model": str(pretrained_run)})
     finetune(cfg, tmp_path / "ft", progress=False)
-    pretrained = load_pretrained(pretrained_run).encoder.state_dict()
+    pretrained = load_model(pretrained_run).encoder.state_dict()
     at2, at4 = weights(tmp_path / "ft", 2), weights(tmp_path / "ft", 4)
     for name, value in pretrained.items():
         assert torch.equal(at2["encoder." + name], value), f"{name} moved while the encoder was frozen"
@@ -123,7 +124,7 @@ def test_init_from_hugging_face_and_model_directories(tmp_path):
     save_huggingface(pretrained, tmp_path / "hf")
     save_model(pretrained, tmp_path / "native")
     for path in (tmp_path / "hf", tmp_path / "native"):
-        loaded = load_pretrained(path)
+        loaded = load_model(path)
         run = tiny_finetune_config(tmp_path)
         cfg = finetuning_model_config(loaded.cfg, run.model, vocab_size=9)
         assert cfg.masking == run.model.masking and cfg.feature_encoder.feature_grad_mult == 0.0

@@ -50,7 +50,7 @@ def test_run_writes_config_checkpoints_logs_and_tensorboard(synthetic_corpus, tm
         assert key in metrics and math.isfinite(metrics[key]), key
     assert 0.3 < metrics["masked_fraction"] < 0.7
     # a checkpoint rebuilds its model alone
-    from speechssl.serialization import load_model
+    from speechssl.models import load_model
 
     assert type(load_model(run / "checkpoints" / "best")).__name__ == "Wav2Vec2ForPretraining"
     with pytest.raises(FileExistsError, match="--resume"):

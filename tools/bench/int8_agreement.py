@@ -26,7 +26,7 @@ def main() -> None:
     from speechssl.inference.evaluate import evaluate
     from speechssl.inference.quantize import quantize_int8
     from speechssl.inference.transcribe import Transcriber
-    from speechssl.serialization import load_model
+    from speechssl.models import load_model
 
     reports, texts = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
