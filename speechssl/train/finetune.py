@@ -4,7 +4,7 @@ Faithful to fairseq's ``Wav2VecCtc`` recipe (spec §7): the architecture and wei
 from the pretrained model, the dropouts / masking / layerdrop from the run config; the conv
 feature encoder stays frozen (``feature_grad_mult 0``), the whole encoder is frozen for the
 first ``finetune.freeze_encoder_updates`` updates, CTC runs in fp32 with ``zero_infinity`` and
-is averaged per utterance (``sentence_avg``), and the best checkpoint is kept by validation WER.
+is averaged per utterance (``sentence_avg``), and the best checkpoint is kept by validation WER (ties broken by CER, then loss).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def prepare_tokenizer(cfg: RunConfig, output_dir: str | os.PathLike, resume: boo
 
 
 class CTCTask:
-    best_metric = "wer"
+    best_metric = ("wer", "cer", "loss")  # ties (e.g. every WER 100) broken by CER, then loss
 
     def __init__(self, cfg: RunConfig, tokenizer: Tokenizer, encoder_state: dict[str, torch.Tensor] | None = None):
         if cfg.model.vocab_size != len(tokenizer):

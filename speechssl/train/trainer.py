@@ -52,6 +52,14 @@ class Task(Protocol):
         """Warnings about a run going wrong (collapse and the like)."""
 
 
+def selection_key(metrics: dict[str, float], names: str | tuple[str, ...]) -> tuple[float, ...]:
+    """What the best checkpoint is chosen by (lower is better): the task's ``best_metric``, one
+    name or several, where each later one breaks ties of the earlier ones (WER is flat at 100
+    early in CTC fine-tuning; CER and loss still tell the checkpoints apart)."""
+    names = (names,) if isinstance(names, str) else tuple(names)
+    return tuple(metrics.get(name, math.inf) for name in names)
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """bf16 matmuls on CPUs without native bf16 are ~100x slower than fp32: refuse them there."""
     if precision == "bf16" and device.type == "cpu":
@@ -90,7 +98,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.env.device.type, init_scale=128.0, enabled=self.precision == "fp16")
         self.train_data = self._loader(cfg.data.train_manifest, shuffle=True)
         self.valid_data = self._loader(cfg.data.valid_manifest, shuffle=False) if cfg.data.valid_manifest else None
-        self.step, self.best_valid, self.nonfinite_in_a_row, self.nonfinite_total = 0, math.inf, 0, 0
+        self.step, self.best_valid, self.nonfinite_in_a_row, self.nonfinite_total = 0, (math.inf,), 0, 0
         self.failed_files_total = 0  # unreadable files met so far (each is also logged by name)
         self.metrics = MetricLogger(self.output_dir, enabled=self.env.is_main)
         self._train_iter = None
@@ -355,7 +363,7 @@ class Trainer:
 
     def _validate_and_keep_best(self) -> None:
         metrics = self.validate()
-        score = metrics.get(getattr(self.task, "best_metric", "loss_bits"), math.inf)
+        score = selection_key(metrics, getattr(self.task, "best_metric", "loss_bits"))
         if score < self.best_valid:
             self.best_valid = score
             self.save("best", mark_latest=False)
@@ -406,6 +414,8 @@ class Trainer:
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.step, self.best_valid = state["step"], state["best_valid"]
+        if not isinstance(self.best_valid, tuple):  # checkpoints from before tie-breaking kept one number
+            self.best_valid = (self.best_valid,)
         self.nonfinite_total = state["nonfinite_total"]
         self.failed_files_total = state["failed_files_total"]
         log.info("resumed from %s at update %d", latest, self.step)
