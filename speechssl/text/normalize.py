@@ -12,9 +12,13 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-# Letters, digits and marks, plus apostrophes between word characters.
-_WORD_CHARS = re.compile(r"[^\w\s']|_", re.UNICODE)
 _LONE_APOSTROPHE = re.compile(r"(?<!\w)'|'(?!\w)")
+
+
+def _is_word_char(char: str) -> bool:
+    """Letters, digits and combining marks (category M*: accents with no precomposed form,
+    Indic vowel signs and viramas), which ``\\w`` alone would strip from their letters."""
+    return char.isalnum() or unicodedata.category(char)[0] == "M"
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,8 @@ class TextNormalizer:
         text = unicodedata.normalize("NFKC", text)
         text = text.replace("\u2019", "'")  # typographic apostrophe
         if self.remove_punctuation:
-            text = _LONE_APOSTROPHE.sub(" ", _WORD_CHARS.sub(" ", text))
+            text = "".join(c if c.isspace() or c == "'" or _is_word_char(c) else " " for c in text)
+            text = _LONE_APOSTROPHE.sub(" ", text)
         if self.case == "upper":
             text = text.upper()
         elif self.case == "lower":
