@@ -23,10 +23,11 @@ import csv
 import logging
 import os
 import unicodedata
-from multiprocessing import get_context
 from pathlib import Path
 
-from speechssl.data.corpora.prepare import CorpusError, already_prepared, probed_manifest, require_dir, write_prepared
+from speechssl.data.corpora.prepare import (
+    CorpusError, already_prepared, convert_to_flac, probed_manifest, require_dir, write_prepared,
+)
 from speechssl.text.normalize import TextNormalizer
 
 log = logging.getLogger(__name__)
@@ -65,41 +66,10 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def _convert_one(args: tuple[str, str]) -> tuple[str, str | None]:
-    import soundfile
-
-    from speechssl.audio import SAMPLE_RATE, load_audio
-
-    source, target = args
-    if os.path.exists(target):
-        return source, None
-    try:
-        audio = load_audio(source).numpy()
-        tmp = target + ".tmp.flac"
-        soundfile.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16")
-        os.replace(tmp, target)
-        return source, None
-    except ValueError as error:
-        return source, str(error)
-
-
 def convert_clips(sources: list[str], target_dir: Path, workers: int, progress: bool) -> dict[str, str]:
     """mp3 clips -> 16 kHz flac copies in ``target_dir`` (skips existing ones) -> {mp3: flac}."""
-    from tqdm import tqdm
-
     target_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(s, str(target_dir / (Path(s).stem + ".flac"))) for s in sources]
-    converted = {}
-    with get_context("spawn").Pool(max(1, workers)) as pool:
-        for (source, error), (_, target) in zip(
-            tqdm(pool.imap(_convert_one, jobs, chunksize=16), total=len(jobs), desc="mp3 -> flac", disable=not progress),
-            jobs,
-        ):
-            if error is None:
-                converted[source] = target
-            else:
-                log.warning("skipping %s: %s", source, error)
-    return converted
+    return convert_to_flac([(s, str(target_dir / (Path(s).stem + ".flac"))) for s in sources], workers, progress)
 
 
 def prepare_commonvoice(

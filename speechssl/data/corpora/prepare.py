@@ -100,6 +100,56 @@ def write_prepared(
     return summary
 
 
+def _convert_one(job: tuple[str, str]) -> tuple[str, str | None]:
+    import numpy as np
+    import soundfile
+
+    from speechssl.audio import SAMPLE_RATE, load_audio
+
+    source, target = job
+    if os.path.exists(target):
+        return source, None
+    try:
+        audio = load_audio(source).numpy()
+    except ValueError as error:
+        return source, str(error)
+    # Lossy decoders (Vorbis, mp3) overshoot +-1.0 on loud recordings; 16-bit PCM would clip
+    # them, so such a clip is scaled down as a whole instead.
+    if audio.size and (peak := float(np.abs(audio).max())) > 1.0:
+        audio = audio * (0.999 / peak)
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    tmp = target + ".tmp.flac"
+    soundfile.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16")
+    os.replace(tmp, target)
+    return source, None
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # the pool is the parallelism; more threads per worker only contend
+
+
+def convert_to_flac(jobs: list[tuple[str, str]], workers: int, progress: bool) -> dict[str, str]:
+    """``(source audio, target .flac)`` pairs -> 16 kHz 16-bit flac copies (existing targets are
+    kept) -> {source: target} for those converted; unreadable sources are logged and left out."""
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    converted = {}
+    with get_context("spawn").Pool(max(1, workers), initializer=_one_thread) as pool:
+        results = pool.imap(_convert_one, jobs, chunksize=4)
+        for (source, error), (_, target) in zip(
+            tqdm(results, total=len(jobs), desc="-> 16 kHz flac", disable=not progress), jobs
+        ):
+            if error is None:
+                converted[source] = target
+            else:
+                log.warning("skipping %s: %s", source, error)
+    return converted
+
+
 def require_dir(path: str | os.PathLike, what: str) -> Path:
     path = Path(path)
     if not path.is_dir():
