@@ -232,6 +232,14 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
             summary = prepare_commonvoice(args.source, args.output_dir, language=args.language,
                                           convert_to_flac=args.flac, **common)
+        elif args.corpus == "fillets":
+            from speechssl.data.corpora.fillets import prepare_fillets
+
+            if not args.language:
+                raise CorpusError("fillets: --language is required (the voiced language: cs, nl, ...)")
+            summary = prepare_fillets(args.source, args.output_dir, language=args.language, seed=args.seed,
+                                      train_minutes=args.train_minutes, dev_minutes=args.dev_minutes,
+                                      test_minutes=args.test_minutes, **common)
         else:
             from speechssl.data.corpora.timit import prepare_timit
 
@@ -407,15 +415,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(handler=cmd_extract_features)
 
-    p = sub.add_parser("prepare", help="manifests from an extracted corpus: librispeech, commonvoice, timit",
+    p = sub.add_parser("prepare", help="manifests from an extracted corpus: librispeech, commonvoice, timit, fillets",
                        formatter_class=fmt)
-    p.add_argument("corpus", choices=["librispeech", "commonvoice", "timit"])
+    p.add_argument("corpus", choices=["librispeech", "commonvoice", "timit", "fillets"])
     p.add_argument("source", help="librispeech: folder holding LibriSpeech/; commonvoice: a language folder "
-                   "(cv-corpus-*/<lang>); timit: the release folder (TRAIN/ and TEST/)")
+                   "(cv-corpus-*/<lang>); timit: the release folder (TRAIN/ and TEST/); fillets: the tree "
+                   "fillets-ng-data and fillets-ng-data-<lang> are unpacked into (tools/fetch_fillets.sh)")
     p.add_argument("--output-dir", required=True)
     p.add_argument("--librilight", help="librispeech: extracted librispeech_finetuning (Libri-light limited splits)")
     p.add_argument("--fold", type=int, default=0, help="librispeech: which 1h fold (0-5) is the 10-minute split")
-    p.add_argument("--language", help="commonvoice: language code (default: the folder name)")
+    p.add_argument("--language", help="commonvoice: language code (default: the folder name); "
+                   "fillets: the voiced language (cs, nl, ...; required)")
+    p.add_argument("--seed", type=int, default=0, help="fillets: seed of the random splits")
+    p.add_argument("--train-minutes", type=float, default=10.0, help="fillets: labeled minutes of train_10min")
+    p.add_argument("--dev-minutes", type=float, default=4.0, help="fillets: minutes of dev")
+    p.add_argument("--test-minutes", type=float, default=4.0, help="fillets: minutes of test")
     p.add_argument("--flac", action="store_true", help="commonvoice: convert clips to 16 kHz flac once")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-progress", action="store_true")
