@@ -80,10 +80,10 @@ def to_markdown(results: dict[str, Any]) -> str:
     evaluations = results.get("evaluations") or {}
     sets = sorted({name for by_set in evaluations.values() for name in by_set})
     if evaluations:
-        lines += ["", "| model / decoder | " + " | ".join(f"{name} WER %" for name in sets) + " |",
-                  "|---|" + "---|" * len(sets)]
+        lines += ["", "| model / decoder | " + " | ".join(f"{name} WER % | {name} CER %" for name in sets) + " |",
+                  "|---|" + "---|---|" * len(sets)]
         for system, by_set in evaluations.items():
-            cells = [f"{by_set[name]['wer']:.1f}" if name in by_set else "" for name in sets]
+            cells = [f"{by_set[name]['wer']:.1f} | {by_set[name]['cer']:.1f}" if name in by_set else " | " for name in sets]
             lines.append(f"| {system} | " + " | ".join(cells) + " |")
     p = results["pretraining"]
     if p:
@@ -121,7 +121,8 @@ def plot(exp: Path, path: Path) -> bool:
         left.plot([r["step"] for r in rows], [r[key] for r in rows], style, label=f"{split} {key}")
     left.set(title="pretraining", xlabel="update", ylabel="bits")
     left.legend()
-    for run, label in (("finetune_ssl", "pretrained"), ("finetune_scratch", "from scratch")):
+    named = {"finetune_ssl": "pretrained", "finetune_scratch": "from scratch"}  # the synthetic recipe's runs
+    for run, label in [(d.name, named.get(d.name, d.name.removeprefix("finetune_"))) for d in sorted(exp.glob("finetune_*"))]:
         rows = [r for r in read_log(exp / run / "train_log.jsonl") if r["split"] == "valid" and "wer" in r]
         right.plot([r["step"] for r in rows], [r["wer"] for r in rows], "o-", label=f"{label}: dev WER")
         right.plot([r["step"] for r in rows], [r["cer"] for r in rows], "x--", label=f"{label}: dev CER")

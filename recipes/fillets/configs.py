@@ -1,0 +1,59 @@
+"""Run configurations of the Fish Fillets NG recipe (recorded dialogue, Czech by default).
+
+The model is the synthetic recipe's tiny one, unchanged (same architecture and pretraining
+recipe), so that its pretrained checkpoint transfers and every row of the table differs only in
+where the encoder's weights come from. What differs from the synthetic configs is the data:
+real clips are short (the shortest 0.44 s), so pretraining keeps every clip from 0.25 s up
+instead of 1 s, and fine-tuning reads the character set of all the labeled speech
+(``dict.ltr.txt``, lower case with diacritics, as ``speechssl prepare fillets`` writes it), so
+both labeled amounts and every system share one output layer.
+
+Use as ``speechssl pretrain --config recipes/fillets/configs.py:pretrain``; run.sh passes the
+manifests of its DATA folder.
+"""
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+from speechssl.train.config import RunConfig
+
+DATA = "data/fillets/cs"  # what `speechssl prepare fillets --output-dir` wrote; run.sh passes its own
+
+
+def _synthetic():
+    path = Path(__file__).resolve().parents[1] / "synthetic" / "configs.py"
+    spec = importlib.util.spec_from_file_location("synthetic_configs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pretrain() -> RunConfig:
+    """The tiny model's pretraining (``recipes/synthetic/configs.py:pretrain_tiny``) on the
+    unlabeled Czech audio; run.sh sets the number of updates (conf/default.sh)."""
+    run = _synthetic().pretrain_tiny()
+    return dataclasses.replace(
+        run,
+        data=dataclasses.replace(run.data, train_manifest=f"{DATA}/train_unlabeled.tsv", valid_manifest=f"{DATA}/dev.tsv",
+                                 min_sample_size=4_000),
+    )
+
+
+def _finetune(train_split: str) -> RunConfig:
+    run = _synthetic().finetune_tiny()
+    return dataclasses.replace(
+        run,
+        data=dataclasses.replace(run.data, train_manifest=f"{DATA}/{train_split}.tsv", valid_manifest=f"{DATA}/dev.tsv"),
+        finetune=dataclasses.replace(run.finetune, text_case="lower", dictionary=f"{DATA}/dict.ltr.txt"),
+    )
+
+
+def finetune_10min() -> RunConfig:
+    """~10 labeled minutes of the two main voices (``train_10min``)."""
+    return _finetune("train_10min")
+
+
+def finetune_all_labeled() -> RunConfig:
+    """Every labeled line of the main voices outside dev and test (``train_all_labeled``)."""
+    return _finetune("train_all_labeled")
