@@ -35,8 +35,8 @@ def pretrain() -> RunConfig:
     run = _synthetic().pretrain_tiny()
     return dataclasses.replace(
         run,
-        data=dataclasses.replace(run.data, train_manifest=f"{DATA}/train_unlabeled.tsv", valid_manifest=f"{DATA}/dev.tsv",
-                                 min_sample_size=4_000),
+        data=dataclasses.replace(run.data, train_manifest=f"{DATA}/train_unlabeled.tsv",
+                                 valid_manifest=f"{DATA}/dev.tsv", min_sample_size=4_000),
     )
 
 
@@ -44,7 +44,8 @@ def _finetune(train_split: str) -> RunConfig:
     run = _synthetic().finetune_tiny()
     return dataclasses.replace(
         run,
-        data=dataclasses.replace(run.data, train_manifest=f"{DATA}/{train_split}.tsv", valid_manifest=f"{DATA}/dev.tsv"),
+        data=dataclasses.replace(run.data, train_manifest=f"{DATA}/{train_split}.tsv",
+                                 valid_manifest=f"{DATA}/dev.tsv"),
         finetune=dataclasses.replace(run.finetune, text_case="lower", dictionary=f"{DATA}/dict.ltr.txt"),
     )
 

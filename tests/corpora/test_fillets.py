@@ -76,9 +76,10 @@ def make_fillets(root: Path, languages=("cs",)) -> Path:
     # a shared folder voiced by a prefix named in a dialogLoad() call
     share = game / "script" / "share"
     share.mkdir(parents=True, exist_ok=True)
-    (share / "bordershout.lua").write_text('function f()\n    dialogLoad("script/share/shout_", "sound/share/border/")\nend\n')
-    (share / "shout_dialogs_cs.lua").write_text('dialogId("sp-shout_big_00", "font_big", "Wow!")\ndialogStr("Paráda, to je věc!")\n',
-                                                encoding="utf-8")
+    (share / "bordershout.lua").write_text(
+        'function f()\n    dialogLoad("script/share/shout_", "sound/share/border/")\nend\n')
+    (share / "shout_dialogs_cs.lua").write_text(
+        'dialogId("sp-shout_big_00", "font_big", "Wow!")\ndialogStr("Paráda, to je věc!")\n', encoding="utf-8")
     if "cs" in languages:
         (game / "sound" / "share" / "border" / "cs").mkdir(parents=True, exist_ok=True)
         soundfile.write(game / "sound" / "share" / "border" / "cs" / "sp-shout_big_00.ogg",
@@ -197,7 +198,8 @@ WORD_SCORE=0.0
 """
     # stage 0 first, then a tiny "synthetic" pretraining on its audio, then everything else
     run_recipe("fillets", conf, tmp_path, "--stop-stage", "0")
-    subprocess.run([sys.executable, "-m", "speechssl", "pretrain", "--config", "recipes/synthetic/configs.py:pretrain_tiny",
+    subprocess.run([sys.executable, "-m", "speechssl", "pretrain",
+                    "--config", "recipes/synthetic/configs.py:pretrain_tiny",
                     "--output-dir", str(synthetic), "--train-manifest", f"{tmp_path}/data/train_unlabeled.tsv",
                     "--valid-manifest", f"{tmp_path}/data/dev.tsv",
                     "--no-progress", "--set", *TOY_TRAINING.split()], check=True, capture_output=True,
@@ -207,13 +209,16 @@ WORD_SCORE=0.0
         assert (exp / f".done.{stage}").exists(), stage
     continued = json.loads((exp / "pretrain_continued" / "config.json").read_text())
     assert continued["model"]["quantizer"]["temp_start"] == continued["model"]["quantizer"]["temp_end"]  # --init took
-    for system, init in (("ssl", exp / "pretrain"), ("synthetic", synthetic), ("synthetic_continued", exp / "pretrain_continued")):
-        assert json.loads((exp / f"finetune_{system}_10min" / "config.json").read_text())["finetune"]["init_model"] == str(init)
+    starts = {"ssl": exp / "pretrain", "synthetic": synthetic, "synthetic_continued": exp / "pretrain_continued"}
+    for system, init in starts.items():
+        run_config = json.loads((exp / f"finetune_{system}_10min" / "config.json").read_text())
+        assert run_config["finetune"]["init_model"] == str(init)
     assert not json.loads((exp / "finetune_scratch_all_labeled" / "config.json").read_text())["finetune"]["init_model"]
     tokens = json.loads((exp / "finetune_scratch_10min" / "tokenizer.json").read_text())["tokens"]
     assert "ř" in tokens and "Ř" not in tokens  # dict.ltr.txt of all labeled speech, lower case
     results = (exp / "results.md").read_text()
-    for row in ("ssl_10min/greedy", "scratch_all_labeled/greedy", "synthetic_continued_10min/greedy", "ssl_10min/2gram"):
+    for row in ("ssl_10min/greedy", "scratch_all_labeled/greedy", "synthetic_continued_10min/greedy",
+                "ssl_10min/2gram"):
         assert f"| {row} |" in results, row
     assert "test_other_speakers CER %" in results
     wer = json.loads((exp / "eval" / "ssl_10min" / "greedy" / "test_other_speakers" / "wer.json").read_text())

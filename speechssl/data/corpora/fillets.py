@@ -210,7 +210,8 @@ def read_recordings(game: Path, language: str, skipped: list[tuple[str, str]]) -
         for ogg in sorted(voice_dir.glob("*.ogg")):
             line = table.get(ogg.stem)
             if line is None or line.text is None:
-                skipped.append((str(ogg), f"no transcript: no {language} line for id {ogg.stem!r} in the dialogue files"))
+                why = f"no transcript: no {language} line for id {ogg.stem!r} in the dialogue files"
+                skipped.append((str(ogg), why))
                 continue
             text, why = normalize_line(line.text)
             if why is not None:
@@ -295,7 +296,8 @@ def prepare_fillets(
     converted = convert_to_flac(jobs, workers, progress)
     skipped += [(r.path, "unreadable audio: cannot decode it") for r in recordings if r.path not in converted]
     kept = [r for r in recordings if r.path in converted]
-    probed = probed_manifest(audio_root, [(converted[r.path], r.text) for r in kept], workers, progress, "probe", skipped)
+    items = [(converted[r.path], r.text) for r in kept]
+    probed = probed_manifest(audio_root, items, workers, progress, "probe", skipped)
     utterance_of = {str(audio_root / u.path): u for u in probed.utterances}
     kept = [r for r in kept if converted[r.path] in utterance_of]
     for r in kept:
@@ -312,7 +314,8 @@ def prepare_fillets(
         entry = speakers.setdefault(r.speaker, {"utterances": 0, "minutes": 0.0})
         entry["utterances"] += 1
         entry["minutes"] = round(entry["minutes"] + r.seconds / 60, 3)
-    left_out = Counter(why.partition(":")[0] if why.partition(":")[0] in LEFT_OUT else "unreadable audio" for _, why in skipped)
+    kinds = [why.partition(":")[0] for _, why in skipped]
+    left_out = Counter(kind if kind in LEFT_OUT else "unreadable audio" for kind in kinds)
     extra = {"speakers": dict(sorted(speakers.items())), "speaker_conflicts": conflicts,
              "left_out": dict(sorted(left_out.items())),
              "minutes": {name: round(60 * m.hours, 2) for name, m in manifests.items()}}
