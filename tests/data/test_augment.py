@@ -203,6 +203,17 @@ def test_bad_noise_folder_and_settings_get_one_line_errors(corpus, tmp_path):
             Augmenter(AugmentConfig(gain_prob=1.0, **bad), manifest)
 
 
+def test_an_unreadable_noise_file_is_named_and_skipped(corpus, tmp_path, caplog):
+    manifest, _ = corpus
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "bad.wav").write_bytes(b"RIFF not really")
+    augmenter = Augmenter(AugmentConfig(noise_dir_prob=1.0, noise_dir=str(tmp_path / "broken")), manifest)
+    clean = torch.from_numpy(voiced(8_000, 0))
+    rngs = utterance_generators(0, 0, 0)
+    assert torch.equal(augmenter(clean, rngs, 0), clean)
+    assert "bad.wav" in caplog.text
+
+
 def test_overrides_reach_the_augment_section_and_survive_config_json():
     cfg = resolve_run_config("tiny", {"data.augment.speed_prob": 0.5, "data.augment.snr_db": [0, 10],
                                       "data.augment.noise_colors": ("pink",)})
