@@ -8,7 +8,13 @@ __version__ = "0.1.0"
 
 def load_model(reference, map_location="cpu", **kwargs):
     """A wav2vec 2.0 model in eval mode, from a speechssl model or run directory, a Hugging Face
-    directory, a fairseq ``.pt`` or a hub id ``org/name[@revision]``; see :mod:`speechssl.models`."""
+    directory, a fairseq ``.pt`` or a hub id ``org/name[@revision]``; see :mod:`speechssl.models`.
+    An exported ``.onnx`` gives an onnxruntime model that :func:`transcribe` and
+    :func:`extract_features` run like a PyTorch one (``map_location``: its device)."""
+    from speechssl.inference.onnx_runtime import OnnxBackend, is_onnx_path
+
+    if is_onnx_path(reference):
+        return OnnxBackend(reference, device=str(map_location))
     from speechssl.models import load_model as _load
 
     return _load(reference, map_location, **kwargs)

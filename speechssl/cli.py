@@ -70,7 +70,10 @@ def _transcriber(args: argparse.Namespace):
     from speechssl.inference.transcribe import Transcriber
     from speechssl.models import ModelError, load_model
 
-    model = load_model(args.model, map_location=args.device)
+    if _is_onnx(args.model):
+        model = _onnx_model(args)
+    else:
+        model = load_model(args.model, map_location=args.device)
     if getattr(model, "tokenizer", None) is None:
         raise ModelError(f"{args.model}: not a CTC model with a vocabulary (fine-tune it, or give a Hugging Face dir with vocab.json)")
     if args.quantize == "int8":
@@ -82,6 +85,39 @@ def _transcriber(args: argparse.Namespace):
         options = dict(lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score)
     decoder = make_decoder(model.tokenizer, args.decoder, **options)
     return Transcriber(model, decoder, timestamps=args.timestamps, window_seconds=args.window, overlap_seconds=args.overlap)
+
+
+def _is_onnx(reference: str) -> bool:
+    from speechssl.inference.onnx_runtime import is_onnx_path
+
+    return is_onnx_path(reference)
+
+
+def _onnx_model(args: argparse.Namespace):
+    """An exported ``.onnx`` on onnxruntime, or a one-line exit (onnxruntime missing, bad file)."""
+    from speechssl.inference.onnx_runtime import OnnxBackend
+
+    if getattr(args, "quantize", "none") != "none":
+        raise SystemExit(f"error: --quantize applies to PyTorch models; {args.model} is int8 or not as it was exported "
+                         "(speechssl export-onnx --int8)")
+    try:
+        return OnnxBackend(args.model, device=args.device)
+    except (ImportError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from speechssl.inference.onnx_export import export_onnx
+    from speechssl.models import load_model
+
+    _setup_logging()
+    model = load_model(args.model)
+    try:
+        path = export_onnx(model, args.output, layers=args.layers, int8=args.int8, opset=args.opset)
+    except (ImportError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.0f} MiB, opset {args.opset}{', int8' if args.int8 else ''})")
+    return 0
 
 
 def _add_decoding_args(p: argparse.ArgumentParser) -> None:
@@ -285,11 +321,14 @@ def cmd_extract_features(args: argparse.Namespace) -> int:
     from speechssl.models import load_model
 
     _setup_logging()
-    model = load_model(args.model, map_location=args.device)
-    report = extract_to(
-        model, args.inputs, args.output, layers=args.layers, fmt=args.format, pool=args.pool,
-        window_seconds=args.window, overlap_seconds=args.overlap, batch_seconds=args.batch_seconds,
-    )
+    model = _onnx_model(args) if _is_onnx(args.model) else load_model(args.model, map_location=args.device)
+    try:
+        report = extract_to(
+            model, args.inputs, args.output, layers=args.layers, fmt=args.format, pool=args.pool,
+            window_seconds=args.window, overlap_seconds=args.overlap, batch_seconds=args.batch_seconds,
+        )
+    except ValueError as error:  # a layer the model does not have
+        raise SystemExit(f"error: {error}") from None
     print(f"wrote features of {report.written} utterances to {args.output}; {len(report.failed)} failed")
     for path, reason in report.failed:
         print(f"FAILED {path}: {reason}", file=sys.stderr)
@@ -352,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_finetune)
 
     p = sub.add_parser("transcribe", help="speech to text for files, folders, globs or manifests", formatter_class=fmt)
-    p.add_argument("model", help="speechssl CTC model dir or Hugging Face Wav2Vec2ForCTC dir")
+    p.add_argument("model", help="speechssl CTC model dir or Hugging Face Wav2Vec2ForCTC dir, or an exported .onnx")
     p.add_argument("inputs", nargs="+", help="audio files, folders, globs or .tsv manifests")
     p.add_argument("--output-dir", help="write <id>.<format> files here (default: print id<TAB>text)")
     p.add_argument("--format", default="txt", help="comma-separated: txt, json, srt, vtt, tsv")
@@ -362,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_transcribe)
 
     p = sub.add_parser("evaluate", help="WER and CER of a model on a labeled manifest", formatter_class=fmt)
-    p.add_argument("model", help="speechssl CTC model dir or Hugging Face Wav2Vec2ForCTC dir")
+    p.add_argument("model", help="speechssl CTC model dir or Hugging Face Wav2Vec2ForCTC dir, or an exported .onnx")
     p.add_argument("manifests", nargs="+", help="labeled .tsv files (with .wrd or .ltr beside them)")
     p.add_argument("--output-dir", help="write hypotheses.tsv (per utterance) and wer.json here "
                    "(in a subfolder per manifest when several are given)")
@@ -403,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "extract-features", help="features of any layer for files, folders, globs or manifests", formatter_class=fmt
     )
-    p.add_argument("model", help="speechssl dir, Hugging Face dir or fairseq .pt")
+    p.add_argument("model", help="speechssl dir, Hugging Face dir or fairseq .pt, or an exported .onnx")
     p.add_argument("inputs", nargs="+", help="audio files, folders, globs or .tsv manifests")
     p.add_argument("--output", required=True, help="output folder (npy, pt) or .h5 file / folder (hdf5)")
     p.add_argument("--layers", default="all", help="all, conv, final, an index, a range 2-5, or a comma list (docs/features.md)")
@@ -414,6 +453,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per forward pass")
     p.add_argument("--device", default="cpu")
     p.set_defaults(handler=cmd_extract_features)
+
+    p = sub.add_parser("export-onnx", help="an ONNX inference graph (CTC model or encoder) that runs on onnxruntime alone",
+                       formatter_class=fmt)
+    p.add_argument("model", help="any model the other commands accept (speechssl, Hugging Face, fairseq, run dir)")
+    p.add_argument("output", help="the .onnx file to write (transcribe / extract-features take it as MODEL)")
+    p.add_argument("--layers", help="hidden layers as extra outputs (as extract-features --layers); "
+                   "default: none for a CTC model, all for an encoder")
+    p.add_argument("--int8", action="store_true",
+                   help="dynamic int8 of the transformer's MatMuls (onnxruntime); conv front end and CTC head stay fp32")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
+    p.set_defaults(handler=cmd_export_onnx)
 
     p = sub.add_parser("prepare", help="manifests from an extracted corpus: librispeech, commonvoice, timit, fillets",
                        formatter_class=fmt)

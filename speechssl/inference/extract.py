@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
 from speechssl.audio import SAMPLE_RATE
+from speechssl.inference.backend import as_backend, check_layers
 from speechssl.inference.features import (
     Features,
     encode_batch,
-    encoder_of,
     extract_features,
     frame_times,
     parse_layers,
@@ -30,7 +31,7 @@ class ExtractionReport:
 
 
 def extract_to(
-    model: nn.Module,
+    model: nn.Module | Any,
     inputs: list[str],
     output: str,
     *,
@@ -42,12 +43,17 @@ def extract_to(
     batch_seconds: float = 120.0,
     progress: bool = True,
 ) -> ExtractionReport:
-    """Extract features of every input and write them; unreadable inputs are reported, not fatal."""
+    """Extract features of every input and write them; unreadable inputs are reported, not fatal.
+
+    ``model``: a speechssl model or an inference backend (an exported ``.onnx``)."""
     from tqdm import tqdm
 
-    encoder = encoder_of(model).eval()
-    cfg = encoder.cfg.feature_encoder
-    names = parse_layers(layers, encoder.cfg.transformer.num_layers)
+    if isinstance(model, nn.Module):
+        model.eval()
+    backend = as_backend(model)
+    cfg = backend.cfg.feature_encoder
+    names = parse_layers(layers, backend.cfg.transformer.num_layers)
+    check_layers(backend, names)
     found, failed = probe_inputs(inputs)
     report = ExtractionReport(failed=failed)
     window = window_seconds * SAMPLE_RATE
@@ -62,13 +68,13 @@ def extract_to(
         for batch in length_batches([u for u in found if u.samples <= window], batch_seconds * SAMPLE_RATE):
             loaded = load_all(batch, cfg.receptive_field, report.failed)
             if loaded:
-                for (u, _), values in zip(loaded, encode_batch(model, [a for _, a in loaded], names)):
+                for (u, _), values in zip(loaded, encode_batch(backend, [a for _, a in loaded], names)):
                     n = next(iter(values.values())).shape[0]
                     emit(u.id, Features(values, frame_times(n, cfg.stride, cfg.receptive_field), SAMPLE_RATE / cfg.stride))
             bar.update(len(batch))
         for u in (u for u in found if u.samples > window):
             for _, audio in load_all([u], cfg.receptive_field, report.failed):
-                emit(u.id, extract_features(model, audio, names, window_seconds=window_seconds, overlap_seconds=overlap_seconds))
+                emit(u.id, extract_features(backend, audio, names, window_seconds=window_seconds, overlap_seconds=overlap_seconds))
             bar.update()
     finally:
         bar.close()

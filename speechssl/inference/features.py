@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from speechssl.audio import SAMPLE_RATE, normalize_waveform, pad_waveforms
+from speechssl.inference.backend import as_backend, check_layers, encoder_of  # noqa: F401 (encoder_of: imported from here too)
 
 
 @dataclass
@@ -34,11 +35,6 @@ class Features:
     layers: dict[str, torch.Tensor]  # name -> (T, D), or (D,) when mean-pooled
     frame_times: torch.Tensor  # (T,) seconds: the centre of each frame's receptive field
     frame_rate: float  # frames per second (50 for wav2vec 2.0)
-
-
-def encoder_of(model: nn.Module) -> nn.Module:
-    """The :class:`~speechssl.model.Wav2Vec2Encoder` inside any speechssl model."""
-    return getattr(model, "encoder", model)
 
 
 def parse_layers(spec: str | list | tuple, num_layers: int) -> list[str]:
@@ -65,36 +61,22 @@ def parse_layers(spec: str | list | tuple, num_layers: int) -> list[str]:
     return list(dict.fromkeys(names))  # keep order, drop repeats
 
 
-def _select(out, names: list[str]) -> dict[str, torch.Tensor]:
-    """Pick the named layers from an :class:`~speechssl.model.EncoderOutput` (batched)."""
-    picked = {}
-    for name in names:
-        if name == "conv":
-            picked[name] = out.features
-        elif name == "final":
-            picked[name] = out.context
-        else:
-            picked[name] = out.hidden_states[int(name)]
-    return picked
-
-
 @torch.no_grad()
 def encode_batch(
-    model: nn.Module, waveforms: list[torch.Tensor], names: list[str], normalize: bool | None = None, norm_stats=None
+    model, waveforms: list[torch.Tensor], names: list[str], normalize: bool | None = None, norm_stats=None
 ) -> list[dict[str, torch.Tensor]]:
     """One padded forward pass over several utterances -> per utterance ``{name: (T, D)}``.
 
+    ``model``: a speechssl model or an inference backend (see :mod:`speechssl.inference.backend`).
     ``normalize`` (default: the model's ``normalize_waveform``) normalizes each utterance;
     ``norm_stats`` are conv statistics shared by windows of one utterance.
     """
-    encoder = encoder_of(model)
-    device = next(encoder.parameters()).device
+    backend = as_backend(model)
     batch, lengths = pad_waveforms(waveforms)
-    if encoder.cfg.normalize_waveform if normalize is None else normalize:
+    if backend.cfg.normalize_waveform if normalize is None else normalize:
         batch = normalize_waveform(batch, lengths)
-    out = encoder(batch.to(device), lengths.to(device), output_hidden_states=True, norm_stats=norm_stats)
-    picked = _select(out, names)
-    return [{k: v[i, : out.lengths[i]].float().cpu() for k, v in picked.items()} for i in range(len(waveforms))]
+    picked, frame_lengths = backend.run(batch, lengths, names, norm_stats)
+    return [{k: v[i, : frame_lengths[i]].float().cpu() for k, v in picked.items()} for i in range(len(waveforms))]
 
 
 def frame_times(num_frames: int, stride: int, receptive_field: int) -> torch.Tensor:
@@ -103,7 +85,7 @@ def frame_times(num_frames: int, stride: int, receptive_field: int) -> torch.Ten
 
 @torch.no_grad()
 def extract_features(
-    model: nn.Module,
+    model,
     audio: torch.Tensor,
     layers: str | list = "all",
     *,
@@ -115,26 +97,29 @@ def extract_features(
     """Features of one utterance (``(samples,)`` float32 at 16 kHz).
 
     Args:
+        model: a speechssl model, or an inference backend (an exported ``.onnx``:
+            :class:`~speechssl.inference.onnx_runtime.OnnxBackend`).
         layers: see :func:`parse_layers`.
         pool: ``"mean"`` averages over frames.
         window_seconds: longer audio runs in windows of this length (None: one pass, any length).
         overlap_seconds: context shared by neighbouring windows.
         windows_per_batch: windows per forward pass (memory is bounded by this x the window).
     """
-    encoder = encoder_of(model)
-    cfg = encoder.cfg.feature_encoder
-    names = parse_layers(layers, encoder.cfg.transformer.num_layers)
+    backend = as_backend(model)
+    cfg = backend.cfg.feature_encoder
+    names = parse_layers(layers, backend.cfg.transformer.num_layers)
+    check_layers(backend, names)
     if audio.dim() != 1:
         raise ValueError(f"audio must be (samples,), got shape {tuple(audio.shape)}")
-    if encoder.cfg.normalize_waveform:
+    if backend.cfg.normalize_waveform:
         audio = normalize_waveform(audio)  # over the whole utterance, as one pass would, not per window
     if window_seconds is None or audio.numel() <= window_seconds * SAMPLE_RATE:
-        values = encode_batch(model, [audio], names, normalize=False)[0]
+        values = encode_batch(backend, [audio], names, normalize=False)[0]
     else:
-        stats = utterance_norm_stats(encoder, audio)
+        stats = backend.utterance_norm_stats(audio)
         values = stitch_windows(
-            lambda waves: encode_batch(model, waves, names, normalize=False, norm_stats=stats),
-            audio, encoder.cfg.feature_encoder, window_seconds, overlap_seconds, windows_per_batch,
+            lambda waves: encode_batch(backend, waves, names, normalize=False, norm_stats=stats),
+            audio, cfg, window_seconds, overlap_seconds, windows_per_batch,
         )
     times = frame_times(next(iter(values.values())).shape[0], cfg.stride, cfg.receptive_field)
     return pooled(Features(values, times, SAMPLE_RATE / cfg.stride), pool)
@@ -171,16 +156,6 @@ def window_plan(num_samples: int, window: int, overlap: int, stride: int, recept
         plan.append((start, end, keep_from, keep_to))
         keep_from = keep_to
     return plan
-
-
-def utterance_norm_stats(encoder: nn.Module, audio: torch.Tensor):
-    """For group-norm models, conv 0's statistics over the whole utterance (windows normalized
-    with them see the conv features of one pass); None for layer-norm models, which need none."""
-    feature_encoder = encoder.feature_encoder
-    if not feature_encoder.normalizes_over_time:
-        return None
-    device = next(encoder.parameters()).device
-    return feature_encoder.utterance_norm_stats(audio.to(device))
 
 
 def stitch_windows(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,7 +20,8 @@ from torch import nn
 from speechssl.audio import SAMPLE_RATE, normalize_waveform, pad_waveforms
 from speechssl.decoding.greedy import TokenPath, greedy_decode
 from speechssl.decoding.timestamps import FrameGrid, Word, spike_spans, token_spans, words_from_spans
-from speechssl.inference.features import stitch_windows, utterance_norm_stats
+from speechssl.inference.backend import as_backend
+from speechssl.inference.features import stitch_windows
 
 log = logging.getLogger(__name__)
 Decoder = Callable[[torch.Tensor, torch.Tensor], list[TokenPath]]
@@ -40,7 +42,8 @@ class Transcriber:
     """A CTC model with its tokenizer, a decoder (greedy unless given) and the windowing settings.
 
     Args:
-        model: a :class:`~speechssl.model.Wav2Vec2ForCTC` with a tokenizer.
+        model: a :class:`~speechssl.model.Wav2Vec2ForCTC` with a tokenizer, or an inference backend
+            (:class:`~speechssl.inference.onnx_runtime.OnnxBackend` for an exported ``.onnx``).
         decoder: ``(log_probs (B, T, V), lengths (B,)) -> paths``; :func:`greedy_decode` or a
             :class:`~speechssl.decoding.beam.BeamSearchDecoder`.
         timestamps: ``"align"``, ``"frames"`` or ``"none"``.
@@ -51,7 +54,7 @@ class Transcriber:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | Any,
         decoder: Decoder | None = None,
         *,
         timestamps: str = "align",
@@ -60,26 +63,24 @@ class Transcriber:
         windows_per_batch: int = 1,
         align_seconds: float = 30.0,
     ):
-        if not hasattr(model, "ctc_head"):
-            raise ValueError(f"transcription needs a CTC model; got a {type(model).__name__} (fine-tune it first)")
-        if getattr(model, "tokenizer", None) is None:
+        if isinstance(model, nn.Module):
+            model.eval()
+        self.backend = as_backend(model)
+        if not self.backend.is_ctc:
+            raise ValueError(f"transcription needs a CTC model; got a {self.backend.name} (fine-tune it first)")
+        if self.backend.tokenizer is None:
             raise ValueError("the model has no tokenizer (vocabulary); Hugging Face models need their vocab.json")
         if timestamps not in ("align", "frames", "none"):
             raise ValueError(f"timestamps must be align, frames or none, not {timestamps!r}")
-        self.model = model.eval()
-        self.tokenizer = model.tokenizer
+        self.tokenizer = self.backend.tokenizer
         self.decoder = decoder or greedy_decode
         self.timestamps = timestamps
         self.window_seconds, self.overlap_seconds = window_seconds, overlap_seconds
         self.windows_per_batch = windows_per_batch
-        fe = model.cfg.feature_encoder
+        fe = self.backend.cfg.feature_encoder
         self.feature_cfg = fe
         self.grid = FrameGrid(fe.stride, SAMPLE_RATE)
         self.align_frames = int(align_seconds * SAMPLE_RATE / fe.stride)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
     @property
     def min_samples(self) -> int:
@@ -91,11 +92,11 @@ class Transcriber:
     def log_probs(self, waveforms: list[torch.Tensor], normalize: bool = True, norm_stats=None) -> list[torch.Tensor]:
         """One padded forward pass -> per waveform ``(frames, classes)`` fp32 log-probabilities."""
         batch, lengths = pad_waveforms(waveforms)
-        if normalize and self.model.cfg.normalize_waveform:
+        if normalize and self.backend.cfg.normalize_waveform:
             batch = normalize_waveform(batch, lengths)
-        out = self.model(batch.to(self.device), lengths.to(self.device), norm_stats=norm_stats)
-        log_probs = out.logits.float().log_softmax(-1)
-        return [log_probs[i, : out.lengths[i]].cpu() for i in range(len(waveforms))]
+        out, frame_lengths = self.backend.run(batch, lengths, ["logits"], norm_stats)
+        log_probs = out["logits"].float().log_softmax(-1)
+        return [log_probs[i, : frame_lengths[i]].cpu() for i in range(len(waveforms))]
 
     def is_long(self, num_samples: int) -> bool:
         return self.window_seconds is not None and num_samples > self.window_seconds * SAMPLE_RATE
@@ -104,9 +105,9 @@ class Transcriber:
         """``(samples,)`` -> ``(frames, classes)``, windowed when longer than the window."""
         if not self.is_long(audio.numel()):
             return self.log_probs([audio])[0]
-        if self.model.cfg.normalize_waveform:
+        if self.backend.cfg.normalize_waveform:
             audio = normalize_waveform(audio)  # over the whole utterance, as one pass would
-        stats = utterance_norm_stats(self.model.encoder, audio)
+        stats = self.backend.utterance_norm_stats(audio)
         stitched = stitch_windows(
             lambda waves: [{"log_probs": lp} for lp in self.log_probs(waves, normalize=False, norm_stats=stats)],
             audio, self.feature_cfg, self.window_seconds, self.overlap_seconds, self.windows_per_batch,

@@ -9,6 +9,7 @@ transformers and torchaudio do not give (peers.md §3.4).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -38,8 +39,41 @@ def lengths_to_padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor
 
 
 class NormStats(NamedTuple):
-    mean: torch.Tensor  # (C,)
-    var: torch.Tensor  # (C,)
+    mean: torch.Tensor  # (C,) for every row, or (B, C) per row
+    var: torch.Tensor  # (C,) or (B, C)
+
+
+def masked_norm_stats(x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row and channel mean and variance of ``x`` ``(B, C, T)`` over the frames where ``valid``
+    ``(B, 1, T)`` is 1 -> ``(B, C, 1)`` each. One masked copy, then two reductions: this runs on
+    the largest activation of the model (conv 0: 512 x S/5), so few passes over it matter."""
+    count = valid.sum(-1, keepdim=True).clamp(min=1.0)  # (B, 1, 1)
+    masked = x * valid
+    mean = masked.sum(-1, keepdim=True) / count  # (B, C, 1)
+    mean_sq = torch.linalg.vecdot(masked, masked).unsqueeze(-1) / count
+    return mean, (mean_sq - mean.square()).clamp(min=0.0)
+
+
+def chunked_norm_stats(
+    num_samples: int, conv: tuple[int, int, int], chunk_sums: Callable[[int, int], tuple], chunk_frames: int = 16_000
+) -> NormStats:
+    """Conv 0's mean and variance over an utterance of ``num_samples``, summed chunk by chunk.
+
+    Args:
+        conv: conv 0's ``(channels, kernel, stride)``.
+        chunk_sums: ``(first sample, end sample) -> (sum, sum of squares)``, ``(C,)`` float64 each,
+            of conv 0's output over that slice of the audio (whole frames, no padding).
+        chunk_frames: frames per chunk (memory: one chunk of conv 0's output).
+    """
+    _, kernel, stride = conv
+    frames = (num_samples - kernel) // stride + 1
+    total = total_sq = 0.0
+    for first in range(0, frames, chunk_frames):
+        last = min(first + chunk_frames, frames)
+        chunk_sum, chunk_sum_sq = chunk_sums(first * stride, (last - 1) * stride + kernel)
+        total, total_sq = total + chunk_sum, total_sq + chunk_sum_sq
+    mean = total / frames
+    return NormStats(mean.float(), (total_sq / frames - mean.square()).clamp(min=0.0).float())
 
 
 class GradMultiply(torch.autograd.Function):
@@ -69,21 +103,17 @@ class MaskedInstanceNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None, stats: NormStats | None = None) -> torch.Tensor:
         """x: ``(B, C, T)``; valid: ``(B, 1, T)`` float, 1 on valid frames (None: all are); ``stats``: the
-        ``(C,)`` mean and variance to use instead of ``x``'s own (a window of a longer utterance)."""
+        ``(C,)`` (or per row ``(B, C)``) mean and variance to use instead of ``x``'s own (a window of a
+        longer utterance)."""
         # This runs on the largest activation of the model (conv 0: 512 x S/5): few passes over
-        # it matter more than anything else here. Statistics: one masked copy, then two
-        # reductions; output: one fused multiply-add.
+        # it matter more than anything else here. Output: one fused multiply-add.
         xf = x.float()
         if stats is None and valid is None:  # no padding: torch's fused kernel, ~3x fewer passes
             return F.group_norm(xf, xf.shape[1], self.weight, self.bias, self.eps).to(x.dtype)
         if stats is not None:
-            mean, var = stats.mean.to(xf)[None, :, None], stats.var.to(xf)[None, :, None]
+            mean, var = stats.mean.to(xf).unsqueeze(-1), stats.var.to(xf).unsqueeze(-1)  # (C, 1) or (B, C, 1)
         else:
-            count = valid.sum(-1, keepdim=True).clamp(min=1.0)  # (B, 1, 1)
-            masked = xf * valid
-            mean = masked.sum(-1, keepdim=True) / count  # (B, C, 1)
-            mean_sq = torch.linalg.vecdot(masked, masked).unsqueeze(-1) / count
-            var = (mean_sq - mean.square()).clamp(min=0.0)
+            mean, var = masked_norm_stats(xf, valid)
         scale = torch.rsqrt(var + self.eps) * self.weight[None, :, None]  # (B, C, 1)
         shift = self.bias[None, :, None] - mean * scale
         return torch.addcmul(shift, xf, scale).to(x.dtype)
@@ -116,8 +146,9 @@ class ConvBlock(nn.Module):
         if self.norm is not None:
             valid = None
             # On the CPU, knowing that no row is padded costs nothing (no device sync) and lets
-            # the norm use torch's fused kernel; elsewhere the masked path is always taken.
-            if x.device.type != "cpu" or bool((lengths < x.shape[-1]).any()):
+            # the norm use torch's fused kernel; elsewhere (and in a compiled graph, which cannot
+            # branch on data) the masked path is always taken.
+            if x.device.type != "cpu" or torch.compiler.is_compiling() or bool((lengths < x.shape[-1]).any()):
                 valid = (torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]).to(torch.float32)[:, None, :]
             x = self.norm(x, valid, norm_stats)
         return F.gelu(x), lengths
@@ -152,16 +183,12 @@ class FeatureEncoder(nn.Module):
         chunk by chunk (memory of one chunk): windows of a long utterance normalized with these
         see exactly the conv features of one pass."""
         block = self.conv_layers[0]
-        (_, kernel, stride), = block.spec
-        frames = (waveform.numel() - kernel) // stride + 1
-        total = total_sq = 0.0
-        for first in range(0, frames, chunk_frames):
-            last = min(first + chunk_frames, frames)
-            y = block.conv(waveform[first * stride : (last - 1) * stride + kernel][None, None]).float()[0]  # (C, n)
-            total = total + y.sum(-1, dtype=torch.float64)
-            total_sq = total_sq + (y.double() * y.double()).sum(-1)
-        mean = total / frames
-        return NormStats(mean.float(), (total_sq / frames - mean.square()).clamp(min=0.0).float())
+
+        def chunk_sums(start: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+            y = block.conv(waveform[start:end][None, None]).float()[0]  # (C, n)
+            return y.sum(-1, dtype=torch.float64), (y.double() * y.double()).sum(-1)
+
+        return chunked_norm_stats(waveform.numel(), block.spec[0], chunk_sums, chunk_frames)
 
     def forward(
         self, waveform: torch.Tensor, lengths: torch.Tensor, norm_stats: NormStats | None = None
