@@ -14,6 +14,7 @@ impulse responses), colorednoise (1/f^beta noise) and scipy (FFT convolution, Bu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from pathlib import Path
@@ -34,6 +35,19 @@ log = logging.getLogger(__name__)
 AUGMENT_STREAM = 7  # separates these keys from the crop's and the model's (keyed_noise streams 0-5)
 EFFECTS = ("speed", "reverb", "noise", "babble", "noise_dir", "telephone", "lowpass", "gain")
 COLOR_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power spectral density ~ 1 / f^exponent
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Augment on one thread wherever it runs (a loader worker has 1, the main process and each
+    torchrun rank their own count): sums split across threads add in another order, and the
+    audio must not depend on that."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def utterance_generators(seed: int, epoch: int, index: int) -> dict[str, np.random.Generator]:
@@ -176,7 +190,7 @@ class Augmenter:
         when the RT60 is too short for the room (absorption above 1)."""
         import pyroomacoustics as pra
 
-        pra.constants.set("num_threads", torch.get_num_threads())  # 1 in a loader worker, as torch's ops
+        pra.constants.set("num_threads", 1)  # see one_thread()
         dims = rng.uniform([3.0, 3.0, 2.4], [10.0, 8.0, 4.0])
         rt60 = rng.uniform(*self.cfg.reverb_rt60)
         source, mic = rng.uniform(0.5, dims - 0.5), rng.uniform(0.5, dims - 0.5)

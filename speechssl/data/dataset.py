@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from speechssl.audio import load_audio, normalize_waveform, pad_waveforms
-from speechssl.data.augment import Augmenter, utterance_generators
+from speechssl.data.augment import Augmenter, one_thread, utterance_generators
 from speechssl.data.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -80,12 +80,13 @@ class AudioDataset(torch.utils.data.Dataset):
     def augmented(self, audio: torch.Tensor, epoch: int, index: int) -> torch.Tensor:
         rngs = utterance_generators(self.seed, epoch, index)
         factor = self.augmenter.speed_factor(rngs["speed"])
-        if factor != 1.0 and audio.numel() / factor >= self.min_samples:
-            # crop the span that speeds to the crop size, so the crop still bounds the length
-            if self.max_sample_size:
-                audio = self.crop(audio, epoch, index, math.ceil(self.max_sample_size * factor))
-            audio = self.augmenter.speed(audio, factor)
-        return self.augmenter(self.crop(audio, epoch, index), rngs, index)
+        with one_thread():
+            if factor != 1.0 and audio.numel() / factor >= self.min_samples:
+                # crop the span that speeds to the crop size, so the crop still bounds the length
+                if self.max_sample_size:
+                    audio = self.crop(audio, epoch, index, math.ceil(self.max_sample_size * factor))
+                audio = self.augmenter.speed(audio, factor)
+            return self.augmenter(self.crop(audio, epoch, index), rngs, index)
 
     def __getitem__(self, item: tuple[int, list[int]]) -> dict:
         epoch, indices = item

@@ -63,6 +63,22 @@ def test_same_key_same_audio_and_a_new_key_new_audio(corpus):
         assert not torch.allclose(changed["audio"][0, :n], first["audio"][0, :n], atol=1e-3)
 
 
+def test_the_thread_count_does_not_change_the_audio(corpus):
+    # a loader worker runs 1 thread, the main process and torchrun ranks their own counts
+    manifest, noise_dir = corpus
+    dataset = AudioDataset(manifest, seed=4, augment=dataclasses.replace(EVERYTHING, noise_dir=noise_dir))
+    threads = torch.get_num_threads()
+    batches = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            batches.append(dataset[(0, [0, 1, 2, 3, 4])]["audio"])
+            assert torch.get_num_threads() == n
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(*batches)
+
+
 def test_off_is_bit_identical_to_no_augmentation(corpus):
     manifest, _ = corpus
     plain = AudioDataset(manifest, max_sample_size=30_000, seed=1)[(0, [0, 1, 2])]
