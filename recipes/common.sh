@@ -20,6 +20,7 @@ done
 # shellcheck source=/dev/null
 source "$conf"
 SPEECHSSL=${SPEECHSSL:-speechssl}
+PYTHON=${PYTHON:-python3}  # runs the tools/ scripts some stages use
 NUM_GPUS=${NUM_GPUS:-1}
 mkdir -p "$exp"
 

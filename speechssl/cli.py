@@ -209,7 +209,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     script = root / "recipes" / "synthetic" / "run.sh"
     if not script.exists():
         raise SystemExit(f"{script} not found: the demo runs from a clone of the repository (pip install -e .)")
-    env = {**os.environ, "SPEECHSSL": f"{sys.executable} -m speechssl"}
+    env = {**os.environ, "SPEECHSSL": f"{sys.executable} -m speechssl", "PYTHON": sys.executable}
     options = ["--conf", args.conf, "--exp", args.exp, "--stage", str(args.stage), "--stop-stage", str(args.stop_stage)]
     return subprocess.run(["bash", str(script), *options], cwd=root, env=env).returncode
 
@@ -246,7 +246,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     _setup_logging()
     summary = prepare_synthetic(
         args.output_dir, hours=args.hours, seed=args.seed, workers=args.workers, labeled_fraction=args.labeled_fraction,
-        dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, progress=not args.no_progress,
+        dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, lm_sentences=args.lm_sentences,
+        progress=not args.no_progress,
     )
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
     return 0
@@ -499,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labeled-fraction", type=float, default=0.1, help="share of the audio transcribed for fine-tuning")
     p.add_argument("--dev-fraction", type=float, default=0.05)
     p.add_argument("--test-fraction", type=float, default=0.05)
+    p.add_argument("--lm-sentences", type=int, default=20_000,
+                   help="sentences of the text-only LM corpus (lm_text.txt; no dev or test sentence among them)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)

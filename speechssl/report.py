@@ -7,6 +7,7 @@ Reads the layout the recipes write (``recipes/synthetic/run.sh``)::
     EXP_DIR/finetune_ssl/train_log.jsonl       fine-tuning of the pretrained model
     EXP_DIR/finetune_scratch/train_log.jsonl   the same fine-tuning from random weights
     EXP_DIR/eval/<name>/wer.json               speechssl evaluate outputs (ssl, scratch, ssl_lm)
+    EXP_DIR/eval_engine_shift/<name>/wer.json  the same systems on the engine-shift set (another synthesizer)
     EXP_DIR/eval/<model>/<decoder>/<set>/wer.json   corpus recipes: one table row per model and decoder
     EXP_DIR/stage_times.tsv                    stage<TAB>seconds, appended by run.sh
 
@@ -33,11 +34,12 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 
 def collect(exp: Path) -> dict[str, Any]:
-    results: dict[str, Any] = {"systems": {}, "stages": {}, "pretraining": {}, "evaluations": {}}
+    results: dict[str, Any] = {"systems": {}, "engine_shift": {}, "stages": {}, "pretraining": {}, "evaluations": {}}
     for name, _ in SYSTEMS:
-        path = exp / "eval" / name / "wer.json"
-        if path.exists():
-            results["systems"][name] = json.loads(path.read_text())
+        for key, folder in (("systems", "eval"), ("engine_shift", "eval_engine_shift")):
+            path = exp / folder / name / "wer.json"
+            if path.exists():
+                results[key][name] = json.loads(path.read_text())
     for path in sorted((exp / "eval").glob("*/*/*/wer.json")):
         system, evaluation_set = "/".join(path.parent.parent.relative_to(exp / "eval").parts), path.parent.name
         results["evaluations"].setdefault(system, {})[evaluation_set] = json.loads(path.read_text())
@@ -54,7 +56,7 @@ def collect(exp: Path) -> dict[str, Any]:
     if corpus.exists():
         splits = json.loads(corpus.read_text())["splits"]
         audio["synthesize"] = 3600 * sum(s["hours"] for s in splits.values())
-    audio["evaluate"] = sum(system["audio_seconds"] for system in results["systems"].values())
+    audio["evaluate"] = sum(s["audio_seconds"] for key in ("systems", "engine_shift") for s in results[key].values())
     times = exp / "stage_times.tsv"
     if times.exists():
         for line in times.read_text().splitlines():
@@ -72,11 +74,16 @@ def _trained_audio(run: Path) -> float:
 
 
 def to_markdown(results: dict[str, Any]) -> str:
-    lines = ["| system (held-out-voice test split) | WER % | CER % |", "|---|---|---|"] if results["systems"] else []
-    for name, label in SYSTEMS:
-        if name in results["systems"]:
-            s = results["systems"][name]
-            lines.append(f"| {label} | {s['wer']:.1f} | {s['cer']:.1f} |")
+    lines: list[str] = []
+    titles = (("systems", "held-out-voice test split"), ("engine_shift", "engine-shift set: the test sentences in flite's voices"))
+    for key, title in titles:
+        if not results.get(key):
+            continue
+        lines += ([""] if lines else []) + [f"| system ({title}) | WER % | CER % |", "|---|---|---|"]
+        for name, label in SYSTEMS:
+            if name in results[key]:
+                s = results[key][name]
+                lines.append(f"| {label} | {s['wer']:.1f} | {s['cer']:.1f} |")
     evaluations = results.get("evaluations") or {}
     sets = sorted({name for by_set in evaluations.values() for name in by_set})
     if evaluations:

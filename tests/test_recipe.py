@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ WORD_SCORE=0.0
 
 
 def run_recipe(conf, exp, *extra):
-    env = {**os.environ, "SPEECHSSL": f"{sys.executable} -m speechssl"}
+    env = {**os.environ, "SPEECHSSL": f"{sys.executable} -m speechssl", "PYTHON": sys.executable}
     return subprocess.run(["bash", "recipes/synthetic/run.sh", "--conf", str(conf), "--exp", str(exp), *extra],
                           cwd=REPO, env=env, capture_output=True, text=True)
 
@@ -46,6 +47,15 @@ def test_recipe_runs_every_stage_and_skips_finished_ones_on_rerun(tmp_path):
     table = (exp / "results.md").read_text()
     assert "(a) pretrained + fine-tuned" in table and "| total |" in table and table in first.stdout
     assert (exp / "eval" / "ssl" / "hypotheses.tsv").exists()
+    # the text-only LM corpus holds no dev or test sentence
+    lm_text = set((exp / "corpus" / "lm_text.txt").read_text().splitlines())
+    held_out = (exp / "corpus" / "test.wrd").read_text().splitlines() + (exp / "corpus" / "dev.wrd").read_text().splitlines()
+    assert len(lm_text) > 100 and not lm_text & set(held_out)
+    if shutil.which("flite"):  # the engine-shift set is made and scored when Debian's flite is there
+        assert set(results["engine_shift"]) == {"ssl", "scratch", "ssl_lm"}
+        assert "flite" in table
+    else:
+        assert not results["engine_shift"] and "no engine-shift test set" in first.stdout
     # the pretrained encoder really is the fine-tuned model's starting point
     ssl_cfg = json.loads((exp / "finetune_ssl" / "config.json").read_text())
     assert ssl_cfg["finetune"]["init_model"] == str(exp / "pretrain")

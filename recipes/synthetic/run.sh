@@ -5,8 +5,9 @@
 #   bash recipes/synthetic/run.sh [--conf recipes/synthetic/conf/default.sh] [--exp exp/synthetic]
 #                                 [--stage N] [--stop-stage M]
 #
-# Stages: 0 synthesize, 1 pretrain, 2 fine-tune the pretrained model, 3 fine-tune from scratch,
-# 4 n-gram LM, 5 evaluate, 6 report. A finished stage leaves EXP/.done.<stage> and is skipped
+# Stages: 0 synthesize (and, when Debian's flite is installed, the engine-shift test set: the test
+# transcripts in flite's voices), 1 pretrain, 2 fine-tune the pretrained model, 3 fine-tune from
+# scratch, 4 n-gram LM, 5 evaluate, 6 report. A finished stage leaves EXP/.done.<stage> and is skipped
 # when rerun; an interrupted training stage resumes from its last checkpoint.
 set -euo pipefail
 
@@ -20,6 +21,11 @@ corpus=$exp/corpus
 synthesize() {
   $SPEECHSSL synthesize --output-dir "$corpus" --hours "$HOURS" --labeled-fraction "$LABELED_FRACTION" \
     --dev-fraction "$DEV_FRACTION" --test-fraction "$TEST_FRACTION" --seed "$SEED"
+  if command -v flite > /dev/null; then
+    $PYTHON "$(dirname "$0")/../../tools/make_engine_shift.py" "$corpus"
+  else
+    log "flite not installed (Debian: apt-get install flite): no engine-shift test set"
+  fi
 }
 
 pretrain() {
@@ -35,9 +41,10 @@ finetune() {  # finetune OUTPUT CONFIG [--init MODEL]
     --train-manifest "$corpus/train_labeled.tsv" --valid-manifest "$corpus/dev.tsv" --set seed=$SEED $FINETUNE_SET
 }
 
-build_lm() {  # from the fine-tuning transcripts only: no test text leaks into the LM
+build_lm() {  # the labeled transcripts and the text-only corpus (no dev or test sentence in either)
   mkdir -p "$exp/lm"
-  $SPEECHSSL build-lm "$corpus/train_labeled.wrd" --order "$LM_ORDER" --output "$exp/lm/${LM_ORDER}gram.arpa"
+  $SPEECHSSL build-lm "$corpus/train_labeled.wrd" "$corpus/lm_text.txt" --order "$LM_ORDER" \
+    --output "$exp/lm/${LM_ORDER}gram.arpa"
 }
 
 evaluate() {
@@ -53,6 +60,10 @@ evaluate() {
     fi
     log "evaluate $system"
     $SPEECHSSL evaluate "$model" "$corpus/test.tsv" --output-dir "$exp/eval/$system" "${lm_args[@]}" --no-progress
+    if [[ -f $corpus/engine_shift.tsv ]]; then
+      $SPEECHSSL evaluate "$model" "$corpus/engine_shift.tsv" --output-dir "$exp/eval_engine_shift/$system" \
+        "${lm_args[@]}" --no-progress
+    fi
   done
 }
 

@@ -12,6 +12,7 @@ Output under ``output_dir``::
     dev.tsv .wrd .ltr, test.tsv .wrd .ltr  held-out voices
     <split>.words.jsonl                    word start times from the synthesizer, per utterance
     dict.ltr.txt                           fairseq letter dictionary
+    lm_text.txt                            text-only LM corpus: other sentences of the grammar, never a dev or test one
     corpus.json                            parameters and per-split statistics (marks completion)
 """
 
@@ -287,6 +288,7 @@ def prepare_synthetic(
     labeled_fraction: float = 0.1,
     dev_fraction: float = 0.05,
     test_fraction: float = 0.05,
+    lm_sentences: int = 20_000,
     workers: int = 2,
     progress: bool = True,
 ) -> dict:
@@ -295,7 +297,7 @@ def prepare_synthetic(
 
     output_dir = Path(output_dir)
     params = {"hours": hours, "seed": seed, "labeled_fraction": labeled_fraction, "dev_fraction": dev_fraction,
-              "test_fraction": test_fraction}
+              "test_fraction": test_fraction, "lm_sentences": lm_sentences}
     done = output_dir / "corpus.json"
     if done.exists() and json.loads(done.read_text()).get("params") == params:
         log.info("%s already holds this corpus: nothing to do", output_dir)
@@ -313,8 +315,19 @@ def prepare_synthetic(
             else:
                 results[uid] = (samples, words)
     splits = _write_manifests(output_dir, specs, results)
+    held_out = {s.transcript for s in specs if s.split in ("dev", "test")}
+    (output_dir / "lm_text.txt").write_text("".join(f"{line}\n" for line in lm_text(seed, lm_sentences, held_out)))
     done.write_text(json.dumps({"params": params, "splits": splits}, indent=2) + "\n")
     return splits
+
+
+def lm_text(seed: int, sentences: int, held_out: set[str]) -> list[str]:
+    """Text-only LM training data, as LibriSpeech ships its LM corpus beside the audio: sentences
+    of the same grammar from another random stream, upper case, with every dev and test
+    transcript left out (so a decoder's LM never saw a test sentence whole)."""
+    generator = SentenceGenerator(random.Random(f"lm-text/{seed}"))
+    lines = (" ".join(generator.sentence().upper().split()) for _ in range(sentences))
+    return [line for line in lines if line not in held_out]
 
 
 def _write_manifests(output_dir: Path, specs: list[UtteranceSpec], results: dict) -> dict:
