@@ -15,13 +15,17 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from speechssl.convert.huggingface import save_huggingface
-    from speechssl.models import load_model
+    from speechssl.models import load_resolved, resolve
     from speechssl.serialization import save_model
 
-    model = load_model(args.source, dictionary=args.dictionary)
+    _setup_logging()
+    found = resolve(args.source)
+    model = load_resolved(found, dictionary=args.dictionary)
     if args.to == "huggingface":
-        save_huggingface(model, args.destination)
+        from speechssl.convert.export import export_huggingface
+
+        for warning in export_huggingface(model, args.destination, source=found):
+            print(f"warning: {warning}", file=sys.stderr)
     else:
         save_model(model, args.destination)
     print(f"wrote {args.to} model to {args.destination}")
@@ -127,14 +131,19 @@ def _add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam-size", type=int, default=50)
     p.add_argument("--lm-weight", type=float, default=2.0)
     p.add_argument("--word-score", type=float, default=0.0)
+    _add_inference_args(p, batch_seconds=30.0)
+
+
+def _add_inference_args(p: argparse.ArgumentParser, batch_seconds: float) -> None:
+    """The options every inference command (transcribe, evaluate, extract-features) shares."""
     p.add_argument("--window", type=float, default=30.0, help="seconds per window for long audio")
     p.add_argument("--overlap", type=float, default=5.0, help="seconds shared by neighbouring windows")
-    p.add_argument("--batch-seconds", type=float, default=30.0,
+    p.add_argument("--batch-seconds", type=float, default=batch_seconds,
                    help="padded audio per forward pass (memory grows with it; raise it on a GPU)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="int8: the transformer's Linear layers in dynamic int8 (CPU; conv front end and head stay fp32)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _decoder_kind(args: argparse.Namespace) -> None:
@@ -323,10 +332,15 @@ def cmd_extract_features(args: argparse.Namespace) -> int:
 
     _setup_logging()
     model = _onnx_model(args) if _is_onnx(args.model) else load_model(args.model, map_location=args.device)
+    if args.quantize == "int8":
+        from speechssl.inference.quantize import quantize_int8
+
+        quantize_int8(model)
     try:
         report = extract_to(
             model, args.inputs, args.output, layers=args.layers, fmt=args.format, pool=args.pool,
             window_seconds=args.window, overlap_seconds=args.overlap, batch_seconds=args.batch_seconds,
+            progress=not args.no_progress,
         )
     except ValueError as error:  # a layer the model does not have
         raise SystemExit(f"error: {error}") from None
@@ -356,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="convert a speechssl, Hugging Face or fairseq model to speechssl or Hugging Face format",
         formatter_class=fmt,
     )
-    p.add_argument("source", help="speechssl dir, Hugging Face dir or fairseq .pt")
+    p.add_argument("source", help="speechssl model or run dir, Hugging Face dir, fairseq .pt, or hub id org/name[@revision]")
     p.add_argument("destination")
     p.add_argument("--to", choices=["speechssl", "huggingface"], default="speechssl")
     p.add_argument("--dictionary", help="fairseq dict.ltr.txt of a fine-tuned checkpoint")
@@ -380,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="CTC fine-tuning of a pretrained model (torchrun for several processes)",
                        formatter_class=fmt)
-    p.add_argument("--init", help="pretrained model: speechssl model or run dir, Hugging Face dir, fairseq .pt")
+    p.add_argument("--init", help="pretrained model: speechssl model or run dir, Hugging Face dir or hub id, fairseq .pt")
     p.add_argument("--config", default="10h", help="split preset (10m, 1h, 10h, 100h, 960h), a run's config.json, or file.py:function")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. optim.max_updates=2000 finetune.tokenizer=sentencepiece")
     p.add_argument("--train-manifest", help="labeled .tsv (with .wrd or .ltr beside it)")
@@ -449,10 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", default="all", help="all, conv, final, an index, a range 2-5, or a comma list (docs/features.md)")
     p.add_argument("--format", choices=["npy", "pt", "hdf5"], default="npy")
     p.add_argument("--pool", choices=["mean"], help="average over frames: one vector per utterance and layer")
-    p.add_argument("--window", type=float, default=30.0, help="seconds per window for long audio")
-    p.add_argument("--overlap", type=float, default=5.0, help="seconds shared by neighbouring windows")
-    p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per forward pass")
-    p.add_argument("--device", default="cpu")
+    _add_inference_args(p, batch_seconds=120.0)
     p.set_defaults(handler=cmd_extract_features)
 
     p = sub.add_parser("export-onnx", help="an ONNX inference graph (CTC model or encoder) that runs on onnxruntime alone",

@@ -5,7 +5,8 @@ A reference is, in this order:
 - a speechssl model directory (``speechssl.json`` + ``model.safetensors``);
 - a speechssl training run directory (its ``checkpoints/best``, else the latest checkpoint);
 - a Hugging Face ``transformers`` directory (``config.json`` + weights);
-- a fairseq checkpoint file (``.pt``);
+- a fairseq checkpoint file (``.pt``), with the ``dict.ltr.txt`` beside it as a fine-tuned
+  model's vocabulary unless another dictionary is given;
 - a Hugging Face hub id ``org/name`` or ``org/name@revision``, fetched with ``huggingface_hub``
   into its standard cache (only the files a wav2vec 2.0 model needs). ``HF_HUB_OFFLINE=1`` or
   ``local_files_only=True`` read the cache alone; ``HF_TOKEN`` / ``huggingface-cli login`` give
@@ -155,6 +156,10 @@ def load_resolved(found: Resolved, map_location="cpu", dictionary: str | os.Path
             return load_huggingface(found.path).to(map_location)
         from speechssl.convert.fairseq import load_fairseq
 
+        beside = found.path.parent / "dict.ltr.txt"
+        if dictionary is None and beside.is_file():  # where fairseq's fine-tuned models keep their letters
+            log.info("%s: vocabulary from %s", found.reference, beside)
+            dictionary = beside
         return load_fairseq(found.path, dictionary).model.to(map_location)
     except (ValueError, KeyError, OSError, EOFError, pickle.UnpicklingError, RuntimeError) as error:
         if isinstance(error, ModelError):

@@ -137,6 +137,8 @@ def probe_audio(path: str) -> tuple[str, int | None, str | None]:
     """``(path, num_samples at 16 kHz, None)`` or ``(path, None, reason)``: reads the header only."""
     import soundfile
 
+    if not os.path.exists(path):  # soundfile would say only "System error"
+        return path, None, f"dangling symbolic link to {os.readlink(path)}" if os.path.islink(path) else "no such file"
     try:
         info = soundfile.info(path)
     except Exception as error:  # soundfile raises several types for unreadable files

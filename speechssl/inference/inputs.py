@@ -22,7 +22,8 @@ def expand_inputs(inputs: list[str], extensions=AUDIO_EXTENSIONS) -> list[tuple[
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in extensions and p.is_file())
+            # a dangling link is kept, to be reported by name (is_file() is False for it)
+            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in extensions and (p.is_file() or p.is_symlink()))
             found += [(os.path.splitext(str(p.relative_to(path)))[0], p) for p in files]
         elif path.suffix == ".tsv" and path.is_file():
             manifest = Manifest.read(path)
