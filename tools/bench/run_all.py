@@ -22,7 +22,7 @@ REPO = HERE.parents[1]
 OUT = REPO / "docs" / "benchmarks"
 SCRIPTS = {
     "b1": "b1_masking.py", "b2": "b2_pretrain_step.py", "b3": "b3_inference.py", "b5": "b5_memory.py",
-    "b6": "b6_padding.py", "b7": "b7_finetune_step.py", "b8": "b8_cold_start.py",
+    "b6": "b6_padding.py", "b7": "b7_finetune_step.py", "b8": "b8_cold_start.py", "b9": "b9_onnx.py",
 }
 
 
@@ -140,6 +140,9 @@ def render(results: dict[str, dict | None]) -> str:
         lines += ["", "## B8: cold start, one 4 s file in a fresh process (seconds, median)", "",
                   "| command | seconds |", "|---|---|"]
         lines += [f"| {name} | {f(v['median'])} |" for name, v in s.items()]
+    b9 = results.get("b9")
+    if b9:
+        lines += b9_section(b9["results"])
     agreement = load("int8_agreement")
     if agreement:
         lines += ["", "## int8 against fp32 on the demo's test split", "",
@@ -148,10 +151,37 @@ def render(results: dict[str, dict | None]) -> str:
                   f"{agreement['wer']['int8']:.2f}; CER fp32 {agreement['cer']['fp32']:.2f}, int8 {agreement['cer']['int8']:.2f}. "
                   "(`tools/bench/int8_agreement.py`; run_all refreshes it when a finished demo run is in `--demo-exp`, "
                   "and otherwise shows the last recorded figure.)"]
+        if onnx := agreement.get("onnx"):
+            lines += ["", f"ONNX on the same split: fp32 on onnxruntime gives PyTorch fp32's transcript for "
+                      f"{onnx['identical_to_pytorch_fp32']:.1%} of the utterances (WER {agreement['wer']['onnx_fp32']:.2f}); "
+                      f"onnxruntime int8 keeps {onnx['int8_identical_to_onnx_fp32']:.1%} of them identical, WER "
+                      f"{agreement['wer']['onnx_int8']:.2f} ({onnx['int8_wer_minus_fp32_wer']:+.2f} points)."]
     notes = HERE / "notes.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]
     return "\n".join(lines) + "\n"
+
+
+def b9_section(r: dict) -> list[str]:
+    impls = ["onnxruntime", "onnxruntime_int8", "speechssl", "speechssl_int8", "transformers"]
+    lines = ["", "## B9: ONNX export on onnxruntime, CTC real-time factor, batch 1 (lower is faster)", "",
+             f"`speechssl export-onnx` of a random-weight {r['preset'].upper()} CTC model (fp32 {r['file_mb']['fp32']:.0f} MB, "
+             f"`--int8` {r['file_mb']['int8']:.0f} MB), onnxruntime with {r['threads']} intra-op threads, against "
+             "speechssl's PyTorch model (fp32, `--quantize int8`) and transformers fp32 on the same weights, "
+             "interleaved in one process.", "",
+             "| input | " + " | ".join(impls) + " | ORT int8 vs transformers fp32 | ORT fp32 vs speechssl fp32 | "
+             "max abs logit diff ORT vs PyTorch | same greedy text ORT = PyTorch |",
+             "|---|" + "---|" * (len(impls) + 4)]
+    for name, v in r["rtf"].items():
+        rtf = v["rtf"]
+        lines.append(f"| {name} | " + " | ".join(f(rtf[i], 3) for i in impls) +
+                     f" | {f(v['speedup_vs_transformers_fp32']['onnxruntime_int8'])}x | "
+                     f"{f(v['onnxruntime_vs_speechssl']['fp32'])}x | {v['max_abs_logit_diff_onnxruntime_vs_speechssl']:.1e} | "
+                     f"{v['greedy_text_equal']['onnxruntime = speechssl']} |")
+    if m := r.get("memory"):
+        lines += ["", f"A {m['minutes']:g}-minute file through `speechssl transcribe MODEL.onnx` (fp32, 30 s windows, "
+                  f"word alignment, json + srt; fresh process): peak RSS {m['peak_rss_mb']:.0f} MB, RTF {m['rtf']:.3f}."]
+    return lines
 
 
 def targets(results: dict[str, dict | None]) -> list[str]:
@@ -181,6 +211,23 @@ def targets(results: dict[str, dict | None]) -> list[str]:
         rows.append(f"| int8: same transcript on ≥ 98 % of the demo test utterances, WER within 0.5 | "
                     f"{agreement['identical_transcripts']:.1%}, WER {agreement['wer']['fp32']:.2f} -> {agreement['wer']['int8']:.2f} | "
                     f"{'yes' if ok else 'no: see notes'} |")
+        if onnx := agreement.get("onnx"):
+            same, delta = onnx["identical_to_pytorch_fp32"], onnx["int8_wer_minus_fp32_wer"]
+            rows.append(f"| ONNX fp32: PyTorch's transcript on every demo test utterance (issue 15) | {same:.1%} | "
+                        f"{'yes' if same == 1.0 else 'no: see notes'} |")
+            rows.append(f"| ONNX int8: WER within 0.5 of ONNX fp32 (identical transcripts reported) | {delta:+.2f} points, "
+                        f"{onnx['int8_identical_to_onnx_fp32']:.1%} identical | {'yes' if abs(delta) <= 0.5 else 'no: see notes'} |")
+    if b9 := results.get("b9"):
+        r = b9["results"]
+        int8 = r["rtf"]["15.6s"]["speedup_vs_transformers_fp32"]["onnxruntime_int8"]
+        rows.append(f"| B9 onnxruntime int8 ≥ 2x transformers fp32 at 15.6 s (issue 15) | {int8:.2f}x | "
+                    f"{'yes' if int8 >= 2 else 'no: see notes'} |")
+        fp32 = {k: v["onnxruntime_vs_speechssl"]["fp32"] for k, v in r["rtf"].items()}
+        rows.append(f"| B9 onnxruntime fp32 no slower than PyTorch fp32 | "
+                    f"{', '.join(f'{k} {v:.2f}x' for k, v in fp32.items())} | {'yes' if min(fp32.values()) >= 1.0 else 'no: see notes'} |")
+        if m := r.get("memory"):
+            rows.append(f"| B9 {m['minutes']:g}-minute file through ONNX under 2 GB peak RSS | {m['peak_rss_mb']:.0f} MB | "
+                        f"{'yes' if m['peak_rss_mb'] < 2048 else 'no: see notes'} |")
     if b5 := results.get("b5"):
         pre = b5["results"]["peak_rss_mb"]["pretraining@15.625"]
         rows.append(f"| B5 peak training memory ≤ transformers | {pre['speechssl']:.0f} vs {pre['transformers']:.0f} MB | "
