@@ -92,7 +92,8 @@ class InferenceGraph(nn.Module):
             stats = NormStats(torch.where(use_norm_stats, norm_mean[None, :], mean[..., 0]),
                               torch.where(use_norm_stats, norm_var[None, :], var[..., 0]))  # (B, C)
         numbered = any(n not in ("conv", "final") for n in self.layers)
-        out = self.model(waveform, lengths, output_hidden_states=numbered, norm_stats=stats)
+        forward = self.model if self.ctc else self.encoder  # a pretraining model: its encoder alone
+        out = forward(waveform, lengths, output_hidden_states=numbered, norm_stats=stats)
         encoded = self._encoded if self.ctc else out
         picked = []
         for name in self.layers:
@@ -170,6 +171,8 @@ def export_onnx(
     require_onnx()
     import onnx
 
+    if opset < OPSET:
+        raise ValueError(f"opset {opset}: the export needs opset {OPSET} or newer")
     path = Path(path)
     encoder = encoder_of(model)
     ctc = hasattr(model, "ctc_head")

@@ -16,7 +16,7 @@ from speechssl.inference.features import encode_batch, extract_features
 from speechssl.inference.onnx_export import INSTALL_HINT, export_onnx, require_onnx
 from speechssl.inference.onnx_runtime import OnnxBackend
 from speechssl.inference.transcribe import Transcriber
-from speechssl.model import Wav2Vec2Encoder, Wav2Vec2ForCTC
+from speechssl.model import Wav2Vec2Encoder, Wav2Vec2ForCTC, Wav2Vec2ForPretraining
 from speechssl.serialization import save_model
 from speechssl.smoke import synthesize_test_signal
 from speechssl.testing import base_style, large_style, random_batch
@@ -100,8 +100,9 @@ def test_windows_of_a_long_utterance_run_the_same_pipeline(exported, monkeypatch
 
 def test_encoder_export_gives_every_layer(tmp_path):
     torch.manual_seed(0)
-    encoder = Wav2Vec2Encoder(base_style(2)).eval()
-    onnx_model = OnnxBackend(export_onnx(encoder, tmp_path / "encoder.onnx"))
+    pretraining = Wav2Vec2ForPretraining(base_style(2)).eval()  # a pretraining checkpoint exports its encoder
+    encoder = pretraining.encoder
+    onnx_model = OnnxBackend(export_onnx(pretraining, tmp_path / "encoder.onnx"))
     assert onnx_model.layers == ["0", "1", "2"] and not onnx_model.is_ctc and onnx_model.tokenizer is None
     clips = [random_batch([n], seed=n)[0][0] for n in (9_000, 20_000)]
     ours, ref = encode_batch(onnx_model, clips, ["0", "2"]), encode_batch(encoder, clips, ["0", "2"])
@@ -247,6 +248,15 @@ def test_without_onnxruntime_the_commands_say_how_to_install_it(tmp_path, monkey
     with pytest.raises(SystemExit) as done:
         main(["export-onnx", str(tmp_path / "ctc"), str(tmp_path / "ctc.onnx")])
     assert str(done.value.code) == f"error: {INSTALL_HINT}" and not (tmp_path / "ctc.onnx").exists()
+
+
+def test_export_refuses_what_cannot_work(tmp_path):
+    model = ctc_model("layer", num_layers=1)
+    with pytest.raises(ValueError, match="opset 13: the export needs opset 17 or newer"):
+        export_onnx(model, tmp_path / "m.onnx", opset=13)
+    model.tokenizer = None
+    with pytest.raises(ValueError, match="no tokenizer"):
+        export_onnx(model, tmp_path / "m.onnx")
 
 
 def test_bad_onnx_files_get_one_line_errors(tmp_path):
