@@ -55,8 +55,14 @@ def keyed_uniform(row_keys: torch.Tensor, shape: tuple[int, ...], stream: int) -
     for n in shape:
         count *= n
     counters = torch.arange(count, device=row_keys.device, dtype=torch.long)
+    golden: int | torch.Tensor = _GOLDEN
+    if torch.compiler.is_compiling():
+        # Inductor turns ``arange * constant`` into index arithmetic, which does not wrap like
+        # int64 (an OverflowError, or silently wrong bits; torch 2.14). A multiplier read from
+        # memory keeps it a wrapping int64 multiply: the same value (``k | -1`` is all ones).
+        golden = (row_keys[:1].long() | -1) & _GOLDEN  # (1,)
     base = mix64(row_keys.long() * _GOLDEN + stream)  # (B,)
-    bits = mix64(base[:, None] + counters[None, :] * _GOLDEN)  # (B, count)
+    bits = mix64(base[:, None] + counters[None, :] * golden)  # (B, count)
     return (_shift_right(bits, 40).to(torch.float32) * (1.0 / (1 << 24))).view(-1, *shape)
 
 

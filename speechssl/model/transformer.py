@@ -125,6 +125,10 @@ class Transformer(nn.Module):
         self.dropout = Dropout(cfg.dropout)
         self.layers = nn.ModuleList(TransformerLayer(cfg) for _ in range(cfg.num_layers))
         self.layerdrop_generator: torch.Generator | None = None
+        # In a compiled graph the LayerDrop decisions are an input: ``(num_layers,)`` bool, drawn
+        # by speechssl.train.compile with layers_to_run() before each call (branching on them
+        # would compile one graph per pattern). A dropped layer is then computed and discarded.
+        self.layer_keep: torch.Tensor | None = None
 
     def layers_to_run(self) -> list[bool]:
         if not self.training or self.cfg.layerdrop == 0.0:
@@ -146,8 +150,10 @@ class Transformer(nn.Module):
             the final output ``(batch, frames, embed_dim)`` and the hidden-state list.
         """
         attn_mask = None
-        # On the CPU an unpadded batch is known for free (no device sync) and skips the masking.
-        if padding_mask is not None and (padding_mask.device.type != "cpu" or bool(padding_mask.any())):
+        # On the CPU an unpadded batch is known for free (no device sync) and skips the masking
+        # (not in a compiled graph: it cannot branch on data).
+        cpu_check = padding_mask is not None and padding_mask.device.type == "cpu" and not torch.compiler.is_compiling()
+        if padding_mask is not None and (not cpu_check or bool(padding_mask.any())):
             x = x.masked_fill(padding_mask[..., None], 0.0)  # padded frames must not leak into pos_conv
             attn_mask = ~padding_mask[:, None, None, :]  # (B, 1, 1, T): keys that may be attended
         x = x + self.pos_conv(x)
@@ -155,8 +161,12 @@ class Transformer(nn.Module):
             x = self.layer_norm(x)
         x = self.dropout(x)
         hidden_states = [x] if output_hidden_states else []
-        for layer, run in zip(self.layers, self.layers_to_run()):
-            if run:
+        keep = self.layer_keep if torch.compiler.is_compiling() and self.training and self.cfg.layerdrop > 0 else None
+        runs = self.layers_to_run() if keep is None else [True] * len(self.layers)
+        for i, (layer, run) in enumerate(zip(self.layers, runs)):
+            if keep is not None:
+                x = torch.where(keep[i], layer(x, attn_mask), x)  # a dropped layer gets zero gradients
+            elif run:
                 x = layer(x, attn_mask)
             else:
                 x = x + 0.0 * sum(p.sum() for p in layer.parameters())

@@ -118,6 +118,11 @@ class RunConfig:
     keep_last: int = 3  # periodic checkpoints kept besides "best"
     max_nonfinite: int = 10  # consecutive skipped (non-finite) updates before the run stops
     collapse_check_after: int = 1000  # updates before collapse alarms may fire
+    # torch.compile the training forward; batches are padded up to compile_buckets lengths so an
+    # epoch compiles a bounded number of graphs (speechssl/train/compile.py)
+    compile: bool = False
+    compile_buckets: int = 8
+    compile_backend: str = "inductor"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -25,6 +25,7 @@ from speechssl.data.sampler import LengthBucketSampler
 from speechssl.model.keyed_noise import combine_keys
 from speechssl.runtime import keep_large_allocations_in_heap
 from speechssl.train import checkpoint
+from speechssl.train.compile import training_compiler
 from speechssl.train.config import RunConfig
 from speechssl.train.distributed import DistributedEnv, all_reduce_sum, init_distributed, shutdown
 from speechssl.train.metrics import MetricLogger
@@ -98,6 +99,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.env.device.type, init_scale=128.0, enabled=self.precision == "fp16")
         self.train_data = self._loader(cfg.data.train_manifest, shuffle=True)
         self.valid_data = self._loader(cfg.data.valid_manifest, shuffle=False) if cfg.data.valid_manifest else None
+        self.compiler = training_compiler(cfg, self.train_data[0]) if cfg.compile else None
         self.step, self.best_valid, self.nonfinite_in_a_row, self.nonfinite_total = 0, (math.inf,), 0, 0
         self.failed_files_total = 0  # unreadable files met so far (each is also logged by name)
         self.metrics = MetricLogger(self.output_dir, enabled=self.env.is_main)
@@ -184,7 +186,7 @@ class Trainer:
                 self._train_iter = None
 
     def utterance_keys(self, batch: dict, step: int) -> torch.Tensor:
-        return combine_keys(self.cfg.seed, step, batch["indices"]).to(self.env.device)
+        return combine_keys(self.cfg.seed, step, batch["indices"]).to(self.env.device, non_blocking=True)
 
     # ---------------------------------------------------------------- one update
 
@@ -257,8 +259,11 @@ class Trainer:
             zero = sum(p.sum() for p in self.model.parameters()) * 0.0
             return zero, torch.zeros((), device=self.env.device), {}
         device_batch = {k: (v.to(self.env.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+        keys = self.utterance_keys(batch, self.step)
         with self.autocast():
-            return self.task.loss(model, device_batch, self.step, self.utterance_keys(batch, self.step))
+            if self.compiler is not None:  # padded to a bucket, through the compiled model
+                return self.compiler.run(self.task.loss, model, device_batch, self.step, keys)
+            return self.task.loss(model, device_batch, self.step, keys)
 
     def _skip_update(self, micro_batches: list[dict]) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -331,6 +336,8 @@ class Trainer:
             failed_files=float(self.failed_files_total),
             skipped_updates=float(self.nonfinite_total),
         )
+        if self.compiler is not None:
+            metrics["compiled_graphs"] = float(self.compiler.graphs)
         self.metrics.write("train", self.step, metrics)
         if self.step >= self.cfg.collapse_check_after:
             for warning in self.task.check_health(metrics, self.step):
