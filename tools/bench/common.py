@@ -71,13 +71,20 @@ def calibrate(size: int = 2048, reps: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def interleave(candidates: dict[str, Callable[[], Any]], reps: int = 5, warmup: int = 1) -> dict[str, dict[str, float]]:
-    """Time every candidate ``warmup + reps`` times in A B A B order -> {name: {min, median}} seconds."""
+def interleave(
+    candidates: dict[str, Callable[[], Any]], reps: int = 5, warmup: int = 1, sync: Callable[[], Any] | None = None
+) -> dict[str, dict[str, float]]:
+    """Time every candidate ``warmup + reps`` times in A B A B order -> {name: {min, median}} seconds.
+    ``sync`` (e.g. ``torch.cuda.synchronize``) runs before the clock starts and before it stops."""
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for rep in range(warmup + reps):
         for name, fn in candidates.items():
+            if sync:
+                sync()
             start = time.perf_counter()
             fn()
+            if sync:
+                sync()
             elapsed = time.perf_counter() - start
             if rep >= warmup:
                 times[name].append(elapsed)

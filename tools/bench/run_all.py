@@ -239,6 +239,9 @@ def targets(results: dict[str, dict | None]) -> list[str]:
     return rows
 
 
+KEEP = "<!-- run_all.py keeps everything below this line -->"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3)
@@ -255,10 +258,13 @@ def main() -> None:
     if (args.only is None or "int8" in names) and model.exists():
         print("== int8_agreement.py", file=sys.stderr, flush=True)
         subprocess.run([sys.executable, str(HERE / "int8_agreement.py"), str(model),
-                        str(REPO / args.demo_exp / "corpus" / "test.tsv"), "--json", str(OUT / "int8_agreement.json")],
+                        str(REPO / args.demo_exp / "corpus" / "test.tsv"), "--onnx", "--json", str(OUT / "int8_agreement.json")],
                        check=True, stdout=subprocess.DEVNULL)
     results = {name: load(name) for name in SCRIPTS}
-    (REPO / "docs" / "benchmarks.md").write_text(render(results))
+    path = REPO / "docs" / "benchmarks.md"
+    old = path.read_text() if path.exists() else ""
+    kept = old[old.index(KEEP):] if KEEP in old else ""  # hand-written sections (compile, GPU) stay
+    path.write_text(render(results) + (f"\n{kept}" if kept else ""))
     print(f"wrote {REPO / 'docs' / 'benchmarks.md'}", file=sys.stderr)
 
 
