@@ -80,3 +80,18 @@ def tiny_finetune_config(corpus_dir, **overrides):
         "keep_last": 3,
     }
     return config.override(split_config("10m", config.tiny()), {**base, **overrides})
+
+
+def augment_everything(noise_dir, prob: float = 0.5) -> dict:
+    """Overrides turning every augmentation on at ``prob``; writes the noise file it needs to ``noise_dir``."""
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile
+
+    noise_dir = Path(noise_dir)
+    noise_dir.mkdir(parents=True, exist_ok=True)
+    if not (noise_dir / "hum.wav").exists():  # written once: torchrun's ranks may read it meanwhile
+        soundfile.write(noise_dir / "hum.wav", np.random.default_rng(0).standard_normal(12_000).astype("float32") * 0.1, 8_000)
+    effects = ("speed", "reverb", "noise", "babble", "noise_dir", "telephone", "lowpass", "gain")
+    return {**{f"data.augment.{e}_prob": prob for e in effects}, "data.augment.noise_dir": str(noise_dir)}

@@ -230,9 +230,12 @@ class Augmenter:
 
     def colored_noise(self, samples: int, rng: np.random.Generator) -> torch.Tensor:
         import colorednoise
+        from scipy.fft import next_fast_len
 
         color = self.cfg.noise_colors[int(rng.integers(len(self.cfg.noise_colors)))]
-        return torch.from_numpy(colorednoise.powerlaw_psd_gaussian(COLOR_EXPONENTS[color], samples, random_state=rng)).float()
+        # made at a fast FFT length and cut: an utterance's length can have large prime factors
+        noise = colorednoise.powerlaw_psd_gaussian(COLOR_EXPONENTS[color], next_fast_len(samples), random_state=rng)
+        return torch.from_numpy(noise[:samples]).float()
 
     def babble(self, samples: int, index: int, rng: np.random.Generator) -> torch.Tensor:
         """The sum of 1-N other utterances of the corpus, each at the same RMS level."""

@@ -5,11 +5,12 @@ import sys
 
 import safetensors.torch
 
-from speechssl.testing import tiny_finetune_config, tiny_run_config
+from speechssl.testing import augment_everything, tiny_finetune_config, tiny_run_config
 from speechssl.train.pretrain import PretrainTask
 from speechssl.train.trainer import Trainer
 
 corpus, output, update_freq, max_tokens, task = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+augment = augment_everything(sys.argv[6]) if len(sys.argv) > 6 else {}  # argv[6]: a noise folder
 no_randomness = {  # the same utterances must see the same computation in both runs
     "model.transformer.dropout": 0.0,
     "model.transformer.attention_dropout": 0.0,
@@ -18,7 +19,7 @@ no_randomness = {  # the same utterances must see the same computation in both r
     "model.transformer.layerdrop": 0.5,  # shared decisions: seeded by the update number
 }
 run = {"optim.update_freq": update_freq, "optim.max_updates": 3, "data.max_tokens": max_tokens,
-       "data.valid_manifest": "", "save_interval": 100}
+       "data.valid_manifest": "", "save_interval": 100, **augment}
 if task == "pretrain":
     # diversity: a statistic of each process's batch, as in fairseq
     cfg = tiny_run_config(corpus, **no_randomness, **run, **{"model.dropout_features": 0.0, "model.diversity_weight": 0.0})

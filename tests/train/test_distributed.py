@@ -36,14 +36,17 @@ def even_batch_budget(corpus: Path, task: str) -> int:
     raise AssertionError("no budget gives an even batch count")
 
 
-@pytest.mark.parametrize("task", ["pretrain", "finetune"])
-def test_two_processes_equal_one_process(synthetic_corpus, tmp_path, task):
+@pytest.mark.parametrize("task,augment", [("pretrain", False), ("finetune", False), ("pretrain", True), ("finetune", True)],
+                         ids=["pretrain", "finetune", "pretrain-augmented", "finetune-augmented"])
+def test_two_processes_equal_one_process(synthetic_corpus, tmp_path, task, augment):
     max_tokens = str(even_batch_budget(synthetic_corpus, task))
     single, multi = tmp_path / "single", tmp_path / "multi"
-    subprocess.run([sys.executable, JOB, str(synthetic_corpus), str(single), "2", max_tokens, task], check=True)
+    noise = [str(tmp_path / "noise")] if augment else []  # every augmentation on, noise files from there
+    subprocess.run([sys.executable, JOB, str(synthetic_corpus), str(single), "2", max_tokens, task, *noise], check=True)
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
     result = subprocess.run(
-        [torchrun, "--standalone", "--nproc_per_node", "2", JOB, str(synthetic_corpus), str(multi), "1", max_tokens, task],
+        [torchrun, "--standalone", "--nproc_per_node", "2", JOB, str(synthetic_corpus), str(multi), "1", max_tokens, task,
+         *noise],
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -13,7 +13,7 @@ import soundfile
 import torch
 
 from speechssl.data.manifest import Manifest, Utterance
-from speechssl.testing import tiny_run_config
+from speechssl.testing import augment_everything, tiny_run_config
 from speechssl.train import checkpoint
 from speechssl.train.config import RunConfig
 from speechssl.train.pretrain import PretrainTask, pretrain
@@ -55,14 +55,6 @@ def test_run_writes_config_checkpoints_logs_and_tensorboard(synthetic_corpus, tm
     assert type(load_model(run / "checkpoints" / "best")).__name__ == "Wav2Vec2ForPretraining"
     with pytest.raises(FileExistsError, match="--resume"):
         pretrain(cfg, run, progress=False)
-
-
-def augment_everything(noise_dir) -> dict:
-    """Overrides turning every augmentation on (noise files written to ``noise_dir``)."""
-    noise_dir.mkdir(parents=True, exist_ok=True)
-    soundfile.write(noise_dir / "hum.wav", np.random.default_rng(0).standard_normal(12_000).astype("float32") * 0.1, 8_000)
-    probs = ("speed", "reverb", "noise", "babble", "noise_dir", "telephone", "lowpass", "gain")
-    return {**{f"data.augment.{p}_prob": 0.5 for p in probs}, "data.augment.noise_dir": str(noise_dir)}
 
 
 @pytest.mark.parametrize("augment", [False, True], ids=["plain", "augmented"])
