@@ -19,6 +19,7 @@ import torch
 from speechssl.config import Wav2Vec2Config
 from speechssl.models import ModelError, load_model
 from speechssl.train.config import RunConfig
+from speechssl.train.finetune import with_run_regularization
 
 log = logging.getLogger("speechssl.train")
 
@@ -26,18 +27,12 @@ log = logging.getLogger("speechssl.train")
 def pretraining_model_config(pretrained: Wav2Vec2Config, run: Wav2Vec2Config, restart_temperature: bool = False) -> Wav2Vec2Config:
     """The pretrained architecture with the run's pretraining recipe (what fairseq's config
     calls regularization, masking and criterion); waveform normalization follows the checkpoint."""
-    t, q = run.transformer, run.quantizer
+    q = run.quantizer
     temp_start = q.temp_start if restart_temperature else q.temp_end
-    return dataclasses.replace(
+    return with_run_regularization(
         pretrained,
-        transformer=dataclasses.replace(
-            pretrained.transformer, dropout=t.dropout, attention_dropout=t.attention_dropout,
-            activation_dropout=t.activation_dropout, layerdrop=t.layerdrop,
-        ),
-        feature_encoder=dataclasses.replace(pretrained.feature_encoder, feature_grad_mult=run.feature_encoder.feature_grad_mult),
+        run,
         quantizer=dataclasses.replace(pretrained.quantizer, temp_start=temp_start, temp_end=q.temp_end, temp_decay=q.temp_decay),
-        masking=run.masking,
-        dropout_input=run.dropout_input,
         dropout_features=run.dropout_features,
         num_negatives=run.num_negatives,
         logit_temp=run.logit_temp,

@@ -77,9 +77,9 @@ def resolve_finetune_config(spec: str, overrides: dict | None = None) -> RunConf
     return resolve_run_config(spec, overrides)
 
 
-def finetuning_model_config(pretrained: Wav2Vec2Config, run: Wav2Vec2Config, vocab_size: int) -> Wav2Vec2Config:
-    """The pretrained architecture with the run's fine-tuning regularization (fairseq's
-    Wav2VecEncoder overrides exactly these) and a head of ``vocab_size`` classes."""
+def with_run_regularization(pretrained: Wav2Vec2Config, run: Wav2Vec2Config, **fields) -> Wav2Vec2Config:
+    """The pretrained architecture with the run's dropouts, LayerDrop, conv gradient scale and
+    masking (what a run may change of a checkpoint's model), plus ``fields``."""
     t = run.transformer
     return dataclasses.replace(
         pretrained,
@@ -90,9 +90,14 @@ def finetuning_model_config(pretrained: Wav2Vec2Config, run: Wav2Vec2Config, voc
         feature_encoder=dataclasses.replace(pretrained.feature_encoder, feature_grad_mult=run.feature_encoder.feature_grad_mult),
         masking=run.masking,
         dropout_input=run.dropout_input,
-        final_dropout=run.final_dropout,
-        vocab_size=vocab_size,
+        **fields,
     )
+
+
+def finetuning_model_config(pretrained: Wav2Vec2Config, run: Wav2Vec2Config, vocab_size: int) -> Wav2Vec2Config:
+    """The pretrained architecture with the run's fine-tuning regularization (fairseq's
+    Wav2VecEncoder overrides exactly these) and a head of ``vocab_size`` classes."""
+    return with_run_regularization(pretrained, run, final_dropout=run.final_dropout, vocab_size=vocab_size)
 
 
 def prepare_tokenizer(cfg: RunConfig, output_dir: str | os.PathLike, resume: bool = False) -> Tokenizer:
