@@ -91,6 +91,9 @@ class FinetuneConfig:
     text_case: Literal["upper", "lower", "keep"] = "upper"
     remove_punctuation: bool = True
     print_examples: int = 3  # greedy transcripts logged at each validation
+    # checkpoints/best: lowest validation WER as fairseq, ties (e.g. every WER 100) broken by CER,
+    # then loss; a weak character model whose WER stays near 100 is better judged by CER first
+    best_metric: tuple[str, ...] = ("wer", "cer", "loss")
 
 
 @dataclass(frozen=True)

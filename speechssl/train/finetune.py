@@ -127,7 +127,10 @@ def prepare_tokenizer(cfg: RunConfig, output_dir: str | os.PathLike, resume: boo
 
 
 class CTCTask:
-    best_metric = ("wer", "cer", "loss")  # ties (e.g. every WER 100) broken by CER, then loss
+    @property
+    def best_metric(self) -> tuple[str, ...]:
+        """What ``checkpoints/best`` is kept by: ``finetune.best_metric``, later names breaking ties."""
+        return tuple(self.cfg.finetune.best_metric)
 
     def __init__(self, cfg: RunConfig, tokenizer: Tokenizer, encoder_state: dict[str, torch.Tensor] | None = None):
         if cfg.model.vocab_size != len(tokenizer):

@@ -31,3 +31,17 @@ def test_finetuning_keeps_the_lowest_cer_then_loss_when_every_wer_is_100(synthet
     trainer.train()
     assert checkpoint.load_train_state(tmp_path / "checkpoints" / "best")["step"] == 3
     assert trainer.best_valid == (100.0, 80.0, 6.5)
+
+
+def test_the_selection_order_is_a_fine_tuning_setting(synthetic_corpus, tmp_path, monkeypatch):
+    """``finetune.best_metric=("cer", "wer", "loss")``: a WER above 100 everywhere must not pick a worse CER."""
+    cfg = tiny_finetune_config(synthetic_corpus, **{"optim.max_updates": 3, "validate_interval": 1, "save_interval": 3,
+                                                    "finetune.best_metric": ("cer", "wer", "loss")})
+    scripted = iter([{"wer": 100.8, "cer": 82.0, "loss": 2.6}, {"wer": 111.8, "cer": 65.0, "loss": 2.2},
+                     {"wer": 105.0, "cer": 70.0, "loss": 2.3}])
+    monkeypatch.setattr(Trainer, "validate", lambda self: next(scripted))
+    tokenizer = prepare_tokenizer(cfg, tmp_path)
+    cfg = dataclasses.replace(cfg, model=finetuning_model_config(cfg.model, cfg.model, len(tokenizer)))
+    trainer = Trainer(cfg, CTCTask(cfg, tokenizer), tmp_path, progress=False)
+    trainer.train()
+    assert checkpoint.load_train_state(tmp_path / "checkpoints" / "best")["step"] == 2
