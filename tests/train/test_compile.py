@@ -61,11 +61,13 @@ def test_compiled_updates_match_eager(runs):
         assert b == pytest.approx(a, rel=LOSS_RTOL)
     for name, value in weights(runs / "eager", 4).items():
         torch.testing.assert_close(weights(runs / "compiled", 4)[name], value, rtol=1e-3, atol=1e-5, msg=name)
-    # the count of compiled graphs is reported: batches of 1 and of 6 utterances, one padded
-    # length, so two graphs (dynamo always specializes a batch of one; the others share one)
+    # the count of compiled graphs is reported and bounded: batches of 1 and of 6 utterances, one
+    # padded length, so two graphs (dynamo always specializes a batch of one), or three where
+    # dynamo first specializes the batch of 6 and then recompiles it with a dynamic batch
+    # dimension (seen in a fresh-clone CI run)
     sizes = [r["audio_seconds"] / 2 for r in records(runs / "eager") if r["split"] == "train"]
     graphs = [r["compiled_graphs"] for r in records(runs / "compiled") if r["split"] == "train"]
-    assert set(sizes) == {1, 6} and graphs[-1] == 2 and graphs == sorted(graphs)
+    assert set(sizes) == {1, 6} and 2 <= graphs[-1] <= 3 and graphs == sorted(graphs)
     assert all("compiled_graphs" not in r for r in records(runs / "eager"))
 
 
