@@ -14,7 +14,6 @@ alignment, json + srt) in a fresh process, peak RSS from the kernel.
 """
 
 import copy
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,19 +21,7 @@ from pathlib import Path
 
 import torch
 
-from common import calibrate, finish, hf_twin, interleave, log, parse_args
-
-# Linux carries the peak RSS of the memory a process replaces at exec into its own peak, and a
-# child spawned from this (large) process starts out sharing this one's memory. So the command
-# runs as the forked child of a small launcher, which reports that child's peak alone.
-MEASURE = """import os, sys
-pid = os.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(f"peak_rss_kb={usage.ru_maxrss}")
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
+from common import calibrate, finish, hf_twin, interleave, log, parse_args, peak_rss_mb
 
 LENGTHS = {"4s": 64_000, "15.6s": 250_000, "60s": 960_000}
 
@@ -42,6 +29,57 @@ LENGTHS = {"4s": 64_000, "15.6s": 250_000, "60s": 960_000}
 def extra(parser) -> None:
     parser.add_argument("--preset", default="base")
     parser.add_argument("--minutes", type=float, default=20.0, help="length of the memory run's file (0: skip it)")
+    parser.add_argument("--memory-only", action="store_true", help="export and measure the memory run only (no RTF)")
+
+
+def rtf_table(ours, tokenizer, tmp: Path, args) -> dict:
+    """Interleaved RTF of every runtime at each length, with parity figures from the same run."""
+    from speechssl.decoding.greedy import greedy_decode
+    from speechssl.inference.backend import TorchBackend
+    from speechssl.inference.onnx_runtime import OnnxBackend
+    from speechssl.inference.quantize import quantize_int8
+
+    runtimes = {
+        "onnxruntime": OnnxBackend(tmp / "fp32.onnx", threads=args.threads),
+        "onnxruntime_int8": OnnxBackend(tmp / "int8.onnx", threads=args.threads),
+        "speechssl": TorchBackend(ours),
+        "speechssl_int8": TorchBackend(quantize_int8(copy.deepcopy(ours))),
+    }
+    theirs = hf_twin(ours, "Wav2Vec2ForCTC").eval()
+
+    def job(backend, wave, lengths):
+        return lambda: backend.run(wave, lengths, ["logits"])[0]["logits"].argmax(-1)
+
+    def text(logits: torch.Tensor) -> str:
+        return tokenizer.decode(greedy_decode(logits[None])[0].tokens)
+
+    g = torch.Generator().manual_seed(3)
+    timings = {}
+    with torch.inference_mode():
+        for name, n in LENGTHS.items():
+            wave, lengths = torch.randn(1, n, generator=g) * 0.1, torch.tensor([n])
+            candidates = {k: job(b, wave, lengths) for k, b in runtimes.items()}
+            candidates["transformers"] = lambda wave=wave: theirs(wave).logits.argmax(-1)
+            log(f"B9 {name}")
+            reps = args.reps if name != "60s" else max(2, args.reps - 1)
+            timing = interleave(candidates, reps=reps, warmup=args.warmup)
+            rtf = {k: t["median"] / (n / 16_000) for k, t in timing.items()}
+            logits = {k: b.run(wave, lengths, ["logits"])[0]["logits"][0] for k, b in runtimes.items()}
+            logits["transformers"] = theirs(wave).logits[0]
+            texts = {k: text(v) for k, v in logits.items()}
+            timings[name] = {
+                "audio_seconds": n / 16_000, "timing": timing, "rtf": rtf,
+                "speedup_vs_transformers_fp32": {k: rtf["transformers"] / v for k, v in rtf.items()},
+                "onnxruntime_vs_speechssl": {"fp32": rtf["speechssl"] / rtf["onnxruntime"],
+                                             "int8": rtf["speechssl_int8"] / rtf["onnxruntime_int8"]},
+                "max_abs_logit_diff_onnxruntime_vs_speechssl": float((logits["onnxruntime"] - logits["speechssl"]).abs().max()),
+                "greedy_text_equal": {
+                    "onnxruntime = speechssl": texts["onnxruntime"] == texts["speechssl"],
+                    "speechssl = transformers": texts["speechssl"] == texts["transformers"],
+                    "onnxruntime_int8 = onnxruntime (random weights)": texts["onnxruntime_int8"] == texts["onnxruntime"],
+                },
+            }
+    return timings
 
 
 def main() -> None:
@@ -49,11 +87,7 @@ def main() -> None:
     import soundfile
 
     from speechssl import config
-    from speechssl.decoding.greedy import greedy_decode
-    from speechssl.inference.backend import TorchBackend
     from speechssl.inference.onnx_export import export_onnx
-    from speechssl.inference.onnx_runtime import OnnxBackend
-    from speechssl.inference.quantize import quantize_int8
     from speechssl.model import Wav2Vec2ForCTC
     from speechssl.smoke import synthesize_test_signal
     from speechssl.text.tokenizer import FAIRSEQ_SPECIALS, CharTokenizer
@@ -74,48 +108,8 @@ def main() -> None:
         results["export_seconds"]["int8"] = time.perf_counter() - start
         results["file_mb"] = {k: (tmp / f"{k}.onnx").stat().st_size / 2**20 for k in ("fp32", "int8")}
         log(f"B9 exported in {results['export_seconds']}")
-        runtimes = {
-            "onnxruntime": OnnxBackend(tmp / "fp32.onnx", threads=args.threads),
-            "onnxruntime_int8": OnnxBackend(tmp / "int8.onnx", threads=args.threads),
-            "speechssl": TorchBackend(ours),
-            "speechssl_int8": TorchBackend(quantize_int8(copy.deepcopy(ours))),
-        }
-        theirs = hf_twin(ours, "Wav2Vec2ForCTC").eval()
-
-        def job(backend, wave, lengths):
-            return lambda: backend.run(wave, lengths, ["logits"])[0]["logits"].argmax(-1)
-
-        def text(logits: torch.Tensor) -> str:
-            return tokenizer.decode(greedy_decode(logits[None])[0].tokens)
-
-        g = torch.Generator().manual_seed(3)
-        timings = {}
-        with torch.inference_mode():
-            for name, n in LENGTHS.items():
-                wave, lengths = torch.randn(1, n, generator=g) * 0.1, torch.tensor([n])
-                candidates = {k: job(b, wave, lengths) for k, b in runtimes.items()}
-                candidates["transformers"] = lambda: theirs(wave).logits.argmax(-1)
-                log(f"B9 {name}")
-                reps = args.reps if name != "60s" else max(2, args.reps - 1)
-                timing = interleave(candidates, reps=reps, warmup=args.warmup)
-                rtf = {k: t["median"] / (n / 16_000) for k, t in timing.items()}
-                logits = {k: b.run(wave, lengths, ["logits"])[0]["logits"][0] for k, b in runtimes.items()}
-                logits["transformers"] = theirs(wave).logits[0]
-                texts = {k: text(v) for k, v in logits.items()}
-                timings[name] = {
-                    "audio_seconds": n / 16_000, "timing": timing, "rtf": rtf,
-                    "speedup_vs_transformers_fp32": {k: rtf["transformers"] / v for k, v in rtf.items()},
-                    "onnxruntime_vs_speechssl": {"fp32": rtf["speechssl"] / rtf["onnxruntime"],
-                                                 "int8": rtf["speechssl_int8"] / rtf["onnxruntime_int8"]},
-                    "max_abs_logit_diff_onnxruntime_vs_speechssl": float((logits["onnxruntime"] - logits["speechssl"]).abs().max()),
-                    "greedy_text_equal": {
-                        "onnxruntime = speechssl": texts["onnxruntime"] == texts["speechssl"],
-                        "speechssl = transformers": texts["speechssl"] == texts["transformers"],
-                        "onnxruntime_int8 = onnxruntime (random weights)": texts["onnxruntime_int8"] == texts["onnxruntime"],
-                    },
-                }
-        results["rtf"] = timings
-        del runtimes, theirs
+        if not args.memory_only:
+            results["rtf"] = rtf_table(ours, tokenizer, tmp, args)
         if args.minutes > 0:
             audio = tmp / "long.flac"
             soundfile.write(audio, synthesize_test_signal(args.minutes * 60).numpy(), 16_000)
@@ -123,8 +117,7 @@ def main() -> None:
             start = time.perf_counter()
             command = [sys.executable, "-m", "speechssl", "transcribe", str(tmp / "fp32.onnx"), str(audio),
                        "--output-dir", str(tmp / "out"), "--format", "json,srt", "--no-progress"]
-            done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True)
-            rss = int(done.stdout.strip().splitlines()[-1].split("=")[1]) / 1024
+            rss, _ = peak_rss_mb(command)
             seconds = time.perf_counter() - start
             results["memory"] = {"minutes": args.minutes, "peak_rss_mb": rss, "wall_seconds": seconds,
                                  "rtf": seconds / (args.minutes * 60), "model": "fp32 .onnx", "file_mb": results["file_mb"]["fp32"]}

@@ -127,17 +127,27 @@ def hf_twin(model, cls_name: str, attn: str = "sdpa", **config_overrides):
         return cls.from_pretrained(tmp, attn_implementation=attn, **config_overrides)
 
 
+# Linux carries the peak RSS of the memory a process replaces at exec into its own peak, and a
+# child spawned from a large benchmark process starts out sharing that process's memory. So the
+# command runs as the forked child of a small launcher, which reports that child's peak alone.
+_LAUNCHER = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(f"peak_rss_kb={usage.ru_maxrss}", file=sys.stderr)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def peak_rss_mb(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     """Run ``argv`` in a fresh process -> (its peak resident set size in MB, its stdout)."""
-    with tempfile.TemporaryFile() as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, env=env or os.environ.copy(), cwd=REPO)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read().decode()
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited with {process.returncode}")
-    return usage.ru_maxrss / 1024, text
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *argv], check=False, capture_output=True, text=True,
+                          env=env or os.environ.copy(), cwd=REPO)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited with {done.returncode}: {done.stderr.strip()[-500:]}")
+    peak_kb = int(done.stderr.strip().splitlines()[-1].split("=")[1])
+    return peak_kb / 1024, done.stdout
 
 
 def finish(args: argparse.Namespace, name: str, results: dict[str, Any], peak_start: float) -> None:
