@@ -42,10 +42,9 @@ class OnnxBackend:
             raise ValueError(f"{path}: no such file")
         options = ort.SessionOptions()
         # Inputs change length with every file and window, so onnxruntime's memory pattern (one
-        # block planned per input shape) and its CPU arena (which grows by doubling and never
-        # shrinks) only hold memory: with both off, a 30 s window of BASE peaks at 1.75 GB
-        # instead of 2.6 GB, at the same speed within this CPU's noise (2026-12-03, B9).
-        options.enable_cpu_mem_arena = False
+        # block planned per input shape, kept) only holds memory: without it a 30 s window of
+        # BASE peaks at 1.73 GB instead of 2.6 GB, at the same speed (4.9 vs 5.1 s per 30 s
+        # window here). Its CPU arena stays: turned off too, the same window took 8-23 s.
         options.enable_mem_pattern = False
         if threads:
             options.intra_op_num_threads = threads
