@@ -73,6 +73,36 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def sampler_and_dataset(cfg: RunConfig, model_cfg, manifest_path: str, shuffle: bool, *, rank: int = 0, world_size: int = 1):
+    """The batch sampler and dataset of one manifest as a run reads it (training batches when
+    ``shuffle``: seeded order, short clips skipped, augmentation on); ``model_cfg`` is the
+    built model's config (its receptive field and waveform normalization)."""
+    if not manifest_path:
+        raise ValueError("data.train_manifest is not set")
+    d = cfg.data
+    manifest = Manifest.read(manifest_path)
+    sampler = LengthBucketSampler(
+        manifest.sizes,
+        d.max_tokens,
+        max_sample_size=d.max_sample_size,
+        min_sample_size=d.min_sample_size if shuffle else 0,
+        max_batch_size=d.max_batch_size,
+        shuffle=shuffle,
+        seed=cfg.seed,
+        rank=rank,
+        world_size=world_size,
+    )
+    dataset = AudioDataset(
+        manifest,
+        max_sample_size=d.max_sample_size,
+        min_samples=model_cfg.feature_encoder.receptive_field,
+        normalize=model_cfg.normalize_waveform,
+        seed=cfg.seed,
+        augment=d.augment if shuffle else None,  # training batches only
+    )
+    return sampler, dataset
+
+
 class Trainer:
     def __init__(self, cfg: RunConfig, task: Task, output_dir: str | Path, *, resume: bool = False, progress: bool = True):
         self.cfg, self.task = cfg, task
@@ -116,30 +146,7 @@ class Trainer:
         (self.output_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2) + "\n")
 
     def _loader(self, manifest_path: str, shuffle: bool):
-        if not manifest_path:
-            raise ValueError("data.train_manifest is not set")
-        d = self.cfg.data
-        manifest = Manifest.read(manifest_path)
-        sampler = LengthBucketSampler(
-            manifest.sizes,
-            d.max_tokens,
-            max_sample_size=d.max_sample_size,
-            min_sample_size=d.min_sample_size if shuffle else 0,
-            max_batch_size=d.max_batch_size,
-            shuffle=shuffle,
-            seed=self.cfg.seed,
-            rank=self.env.rank,
-            world_size=self.env.world_size,
-        )
-        dataset = AudioDataset(
-            manifest,
-            max_sample_size=d.max_sample_size,
-            min_samples=self.model.cfg.feature_encoder.receptive_field,
-            normalize=self.model.cfg.normalize_waveform,
-            seed=self.cfg.seed,
-            augment=d.augment if shuffle else None,  # training batches only
-        )
-        return sampler, dataset
+        return sampler_and_dataset(self.cfg, self.model.cfg, manifest_path, shuffle, rank=self.env.rank, world_size=self.env.world_size)
 
     def _data_loader(self, sampler: LengthBucketSampler, dataset: AudioDataset):
         workers = self.cfg.data.num_workers

@@ -39,19 +39,11 @@ def extra(parser) -> None:
     parser.add_argument("--batches", type=int, default=6, help="training batches to count and time")
 
 
-def first_batches(cfg, count: int) -> list[dict]:
+def first_batches(cfg, model_cfg, count: int) -> list[dict]:
     """The run's first training batches, as its trainer draws them (epoch 1, seeded sampler)."""
-    from speechssl.data.dataset import AudioDataset
-    from speechssl.data.manifest import Manifest
-    from speechssl.data.sampler import LengthBucketSampler
+    from speechssl.train.trainer import sampler_and_dataset
 
-    d = cfg.data
-    manifest = Manifest.read(d.train_manifest)
-    sampler = LengthBucketSampler(manifest.sizes, d.max_tokens, max_sample_size=d.max_sample_size,
-                                  min_sample_size=d.min_sample_size, max_batch_size=d.max_batch_size,
-                                  shuffle=True, seed=cfg.seed)
-    dataset = AudioDataset(manifest, max_sample_size=d.max_sample_size, min_samples=cfg.model.feature_encoder.receptive_field,
-                           normalize=cfg.model.normalize_waveform, seed=cfg.seed, augment=d.augment)
+    sampler, dataset = sampler_and_dataset(cfg, model_cfg, cfg.data.train_manifest, shuffle=True)
     batches = []
     for item in sampler:
         batches.append(dataset[item])
@@ -83,7 +75,7 @@ def main() -> None:
     torch.manual_seed(cfg.seed)
     model = task.build_model(cfg).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
-    batches = first_batches(cfg, args.batches)
+    batches = first_batches(cfg, model.cfg, args.batches)
     audio_seconds = sum(float(b["audio_lens"].sum()) for b in batches) / 16_000
     update = cfg.optim.max_updates // 2  # mid-run temperature; FLOPs do not depend on it
     keys = [combine_keys(cfg.seed, update, b["indices"]) for b in batches]  # the trainer's mask keys
