@@ -1,8 +1,9 @@
 # Fish Fillets NG's Czech dialogue on a 2-core CPU. Measured 2026-12-03 (README): pretraining
-# ~54 audio-s/s (2,000 updates 17 min), continued pretraining 750 updates 8 min, fine-tuning
-# 1,600 updates on 10min 8.4 min, 1,000 on all_labeled 3.7 min. With 800 updates at 10min the stages
-# took 60 min; the 1,600 below add ~16 min (~77 min in all, over the 60 budgeted), since 800 left every model on
-# the CTC blank plateau (ssl dev CER 95.5 at 800 updates, 74.0 at 1,600).
+# ~54 audio-s/s (2,000 updates 17 min), continued pretraining 750 updates 8 min. Fine-tuning
+# (configs.py: the synthetic recipe's finetune_tiny, now with speed perturbation) 1,600 updates
+# on 10min ~10.5 min each, 1,000 on all_labeled ~5 min (estimated: 3.7 min before the
+# augmentation). 800 updates left every model on the CTC blank plateau, so 10min gets 1,600; the
+# default stages then take ~90 min, over the 60 budgeted (README: what was measured).
 SOURCE=data/corpora/fillets/tree       # where tools/fetch_fillets.sh unpacked the two packages
 LANGUAGE=cs                            # any language voiced in the same layout (nl: fillets-ng-data-nl)
 DATA=data/fillets/$LANGUAGE            # manifests and 16 kHz flac written by stage 0
