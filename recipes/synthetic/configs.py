@@ -136,7 +136,8 @@ def pretrain_small(corpus: str = "data/synthetic") -> RunConfig:
 
 
 def finetune_small(corpus: str = "data/synthetic") -> RunConfig:
-    """Fine-tuning ``small_model`` (conf/large.sh): fairseq's 1h recipe with 4000 updates."""
+    """Fine-tuning ``small_model`` (conf/large.sh): fairseq's 1h recipe with 4000 updates, plus
+    ``finetune_tiny``'s data settings (its speed perturbation included)."""
     import dataclasses
 
     run = finetune_tiny(corpus)
