@@ -76,21 +76,24 @@ def main() -> None:
     model = task.build_model(cfg).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
     batches = first_batches(cfg, model.cfg, args.batches)
-    audio_seconds = sum(float(b["audio_lens"].sum()) for b in batches) / 16_000
+    valid_samples = sum(float(b["audio_lens"].sum()) for b in batches)
+    audio_seconds = valid_samples / 16_000
     update = cfg.optim.max_updates // 2  # mid-run temperature; FLOPs do not depend on it
     keys = [combine_keys(cfg.seed, update, b["indices"]) for b in batches]  # the trainer's mask keys
 
-    def step(batch, key) -> None:
+    def forward_backward(batch, key) -> None:
         loss, _, _ = task.loss(model, batch, update, key)
         loss.backward()
+
+    def step(batch, key) -> None:
+        forward_backward(batch, key)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
     counter = FlopCounterMode(display=False)
     with counter:
         for batch, key in zip(batches, keys):
-            loss, _, _ = task.loss(model, batch, update, key)
-            loss.backward()
+            forward_backward(batch, key)
     model.zero_grad(set_to_none=True)
     flop_per_audio_second = counter.get_total_flops() / audio_seconds
 
@@ -113,7 +116,7 @@ def main() -> None:
     results = {
         "run_dir": str(args.run_dir), "mask_copies": cfg.pretrain.mask_copies,
         "batches": len(batches), "audio_seconds": audio_seconds,
-        "padded_fraction": 1 - sum(float(b["audio_lens"].sum()) for b in batches) / sum(b["audio"].numel() for b in batches),
+        "padded_fraction": 1 - valid_samples / sum(b["audio"].numel() for b in batches),
         "gflop_per_audio_second": flop_per_audio_second / 1e9,
         "peak_gflops": peak, "ceiling_audio_seconds_per_second": ceiling,
         "run_audio_seconds_per_second": run_rate, "run_log_lines": lines,
