@@ -197,6 +197,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_pseudo_label(args: argparse.Namespace) -> int:
+    from speechssl.inference.pseudo_label import pseudo_label
+
+    _setup_logging()
+    _decoder_kind(args)
+    transcriber = _transcriber(args)
+    try:
+        report = pseudo_label(transcriber, args.manifest, args.output, keep_fraction=args.keep_fraction,
+                              include=args.include, batch_seconds=args.batch_seconds, progress=not args.no_progress)
+    except (ValueError, OSError) as error:  # a manifest that is missing, unlabeled or on another root
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.output}: {report.kept} of {report.transcribed} transcripts kept ({report.kept_seconds / 60:.1f} min, "
+          f"confidence >= {report.min_kept_confidence:.3f}) after {report.included} labeled rows")
+    for path, reason in report.failed:
+        print(f"FAILED {path}: {reason}", file=sys.stderr)
+    return 0
+
+
 def cmd_build_lm(args: argparse.Namespace) -> int:
     from speechssl.text.ngram import build_arpa
     from speechssl.text.normalize import TextNormalizer
@@ -421,6 +440,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="write hypotheses.tsv (per utterance) and wer.json here "
                    "(in a subfolder per manifest when several are given)")
     p.set_defaults(handler=cmd_evaluate, timestamps="none")
+    _add_decoding_args(p)
+
+    p = sub.add_parser("pseudo-label", help="transcribe unlabeled audio into a labeled manifest (self-training)",
+                       formatter_class=fmt)
+    p.add_argument("model", help="speechssl CTC model dir or Hugging Face Wav2Vec2ForCTC dir, or an exported .onnx")
+    p.add_argument("manifest", help="the unlabeled .tsv to transcribe")
+    p.add_argument("--output", required=True, help="the labeled .tsv to write (.wrd and .ltr beside it)")
+    p.add_argument("--keep-fraction", type=float, default=1.0,
+                   help="keep this share of the non-empty transcripts, the most confident first")
+    p.add_argument("--include", nargs="*", default=[], help="labeled manifests whose rows come first (same root)")
+    p.set_defaults(handler=cmd_pseudo_label, timestamps="none")
     _add_decoding_args(p)
 
     p = sub.add_parser("build-lm", help="estimate a word n-gram LM (ARPA, Kneser-Ney) from text files", formatter_class=fmt)

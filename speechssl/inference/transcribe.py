@@ -33,9 +33,11 @@ class Transcript:
     text: str
     duration: float  # seconds of audio
     words: list[Word] = field(default_factory=list)
+    confidence: float = 0.0  # the model's mean best-class posterior over the frames, 0..1
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "text": self.text, "duration": round(self.duration, 3), "words": [w.to_dict() for w in self.words]}
+        return {"id": self.id, "text": self.text, "duration": round(self.duration, 3),
+                "confidence": round(self.confidence, 4), "words": [w.to_dict() for w in self.words]}
 
 
 class Transcriber:
@@ -123,7 +125,8 @@ class Transcriber:
         for utt_id, lp, path in zip(ids, log_probs, self.decoder(padded, lengths)):
             text = " ".join(path.words) if path.words is not None else self.tokenizer.decode(path.tokens)
             words = self.word_times(lp, path) if self.timestamps != "none" else []
-            transcripts.append(Transcript(utt_id, text, self.grid.time(lp.shape[0]) if lp.shape[0] else 0.0, words))
+            confidence = lp.max(-1).values.exp().mean().item() if lp.shape[0] else 0.0
+            transcripts.append(Transcript(utt_id, text, self.grid.time(lp.shape[0]) if lp.shape[0] else 0.0, words, confidence))
         return transcripts
 
     def word_times(self, log_probs: torch.Tensor, path: TokenPath) -> list[Word]:
