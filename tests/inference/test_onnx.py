@@ -98,6 +98,46 @@ def test_windows_of_a_long_utterance_run_the_same_pipeline(exported, monkeypatch
         assert onnx_model.utterance_norm_stats(audio) is None
 
 
+def test_memory_options_share_one_arena_release_it_after_the_statistics_and_keep_outputs(exported):
+    """Both sessions use the process's shared CPU arena; the conv-0 statistics hand their arena
+    regions back on the last chunk only; and the options leave outputs bit for bit as onnxruntime's
+    defaults give them."""
+    import onnxruntime as ort
+
+    model, onnx_model = exported
+    sessions = [onnx_model.session] + ([onnx_model.stats_session] if onnx_model.stats_session else [])
+    for session in sessions:
+        assert session.get_session_options().get_session_config_entry("session.use_env_allocators") == "1"
+    assert onnx_model.release_arena.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
+    waveform, lengths = random_batch(LENGTHS, seed=2)
+    ours, _ = onnx_model.run(waveform, lengths, ["logits", "conv", "final"])
+    plain = ort.InferenceSession(onnx_model.name, providers=["CPUExecutionProvider"])
+    plain_backend = type(onnx_model).__new__(type(onnx_model))
+    plain_backend.__dict__.update(onnx_model.__dict__, session=plain)
+    ref, _ = plain_backend.run(waveform, lengths, ["logits", "conv", "final"])
+    for name in ("logits", "conv", "final"):
+        assert torch.equal(ours[name], ref[name]), name
+    if onnx_model.stats_session is None:
+        return
+    calls = []
+    stats_session = onnx_model.stats_session
+
+    class Recorder:
+        def run(self, names, feeds, run_options=None):
+            calls.append(run_options)
+            return stats_session.run(names, feeds, run_options)
+
+    audio = random_batch([1_000_000], seed=3)[0][0]  # several chunks of 16,000 frames
+    expected = onnx_model.utterance_norm_stats(audio)
+    onnx_model.stats_session = Recorder()
+    try:
+        stats = onnx_model.utterance_norm_stats(audio)
+    finally:
+        onnx_model.stats_session = stats_session
+    assert len(calls) > 1 and calls[-1] is onnx_model.release_arena and all(c is None for c in calls[:-1])
+    assert torch.equal(stats.mean, expected.mean) and torch.equal(stats.var, expected.var)
+
+
 def test_encoder_export_gives_every_layer(tmp_path):
     torch.manual_seed(0)
     pretraining = Wav2Vec2ForPretraining(base_style(2)).eval()  # a pretraining checkpoint exports its encoder
