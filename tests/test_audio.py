@@ -37,6 +37,14 @@ def test_load_audio_names_bad_files(tmp_path):
         load_audio(tmp_path / "nan.wav")
 
 
+def test_load_audio_keeps_mono_samples_and_averages_channels(tmp_path):
+    samples = np.random.default_rng(1).uniform(-0.9, 0.9, (4000, 3)).astype("float32")
+    soundfile.write(tmp_path / "mono.wav", samples[:, 0], SAMPLE_RATE, subtype="FLOAT")
+    soundfile.write(tmp_path / "three.wav", samples, SAMPLE_RATE, subtype="FLOAT")
+    assert torch.equal(load_audio(tmp_path / "mono.wav"), torch.from_numpy(samples[:, 0]))
+    torch.testing.assert_close(load_audio(tmp_path / "three.wav"), torch.from_numpy(samples).mean(1), rtol=0, atol=1e-7)
+
+
 def test_load_audio_normalize_and_arrays():
     x = np.random.default_rng(0).normal(3.0, 2.0, (2, 8000)).astype("float32")
     y = load_audio(x, normalize=True)
