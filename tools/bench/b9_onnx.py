@@ -1,6 +1,7 @@
 """B9: onnxruntime against PyTorch and transformers: CTC real-time factor, BASE, and the memory of a 20-minute file.
 
     python tools/bench/b9_onnx.py [--json out.json] [--reps 3] [--preset base] [--minutes 20]
+    python tools/bench/b9_onnx.py --memory-only --json docs/benchmarks/b9.json [--note "..."]
 
 One random-weight BASE CTC model (32 classes), exported by ``speechssl export-onnx`` in fp32 and
 with ``--int8`` (the transformer's MatMuls dynamic int8; conv front end and head fp32), and
@@ -10,10 +11,13 @@ Timed interleaved at batch 1 for 4 / 15.6 / 60 s: onnxruntime fp32 and int8 (``O
 fp32 (SDPA). RTF = wall time / audio time for forward + argmax. Parity in the same run: max
 |logit difference| of onnxruntime fp32 against PyTorch, and whether the greedy texts agree.
 Memory: ``speechssl transcribe MODEL.onnx`` on a ``--minutes`` file (fp32 export, word
-alignment, json + srt) in a fresh process, peak RSS from the kernel.
+alignment, json + srt) in a fresh process, peak RSS from the kernel. ``--memory-only`` exports
+fp32 alone and runs only that; given an existing ``--json``, it replaces that file's memory entry
+(stamped with its own machine line) and keeps the rest of the earlier full run.
 """
 
 import copy
+import json
 import sys
 import tempfile
 import time
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from common import calibrate, finish, hf_twin, interleave, log, parse_args, peak_rss_mb
+from common import calibrate, finish, hf_twin, interleave, log, machine, parse_args, peak_rss_mb
 
 LENGTHS = {"4s": 64_000, "15.6s": 250_000, "60s": 960_000}
 
@@ -30,6 +34,7 @@ def extra(parser) -> None:
     parser.add_argument("--preset", default="base")
     parser.add_argument("--minutes", type=float, default=20.0, help="length of the memory run's file (0: skip it)")
     parser.add_argument("--memory-only", action="store_true", help="export and measure the memory run only (no RTF)")
+    parser.add_argument("--note", default="", help="a remark stored with the memory run (e.g. another job on the CPU)")
 
 
 def rtf_table(ours, tokenizer, tmp: Path, args) -> dict:
@@ -103,10 +108,11 @@ def main() -> None:
         start = time.perf_counter()
         export_onnx(ours, tmp / "fp32.onnx")
         results["export_seconds"] = {"fp32": time.perf_counter() - start}
-        start = time.perf_counter()
-        export_onnx(ours, tmp / "int8.onnx", int8=True)
-        results["export_seconds"]["int8"] = time.perf_counter() - start
-        results["file_mb"] = {k: (tmp / f"{k}.onnx").stat().st_size / 2**20 for k in ("fp32", "int8")}
+        if not args.memory_only:
+            start = time.perf_counter()
+            export_onnx(ours, tmp / "int8.onnx", int8=True)
+            results["export_seconds"]["int8"] = time.perf_counter() - start
+        results["file_mb"] = {k: (tmp / f"{k}.onnx").stat().st_size / 2**20 for k in ("fp32", "int8") if (tmp / f"{k}.onnx").exists()}
         log(f"B9 exported in {results['export_seconds']}")
         if not args.memory_only:
             results["rtf"] = rtf_table(ours, tokenizer, tmp, args)
@@ -121,6 +127,15 @@ def main() -> None:
             seconds = time.perf_counter() - start
             results["memory"] = {"minutes": args.minutes, "peak_rss_mb": rss, "wall_seconds": seconds,
                                  "rtf": seconds / (args.minutes * 60), "model": "fp32 .onnx", "file_mb": results["file_mb"]["fp32"]}
+            if args.note:
+                results["memory"]["note"] = args.note
+    if args.memory_only and args.json and Path(args.json).is_file() and "memory" in results:
+        # the earlier full run's RTF table and machine line stay; the memory entry carries its own
+        payload = json.loads(Path(args.json).read_text())
+        payload["results"]["memory"] = {**results["memory"], "machine": machine()}
+        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
+        print(json.dumps(payload["results"]["memory"], indent=2))
+        return
     finish(args, "b9_onnx", results, peak)
 
 
