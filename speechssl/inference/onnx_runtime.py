@@ -103,8 +103,8 @@ class OnnxBackend:
 
         def chunk_sums(start: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
             piece = audio[start:end].numpy()[None]  # (1, n)
-            run_options = self.release_arena if end == last_end else None
-            total, total_sq = self.stats_session.run(None, {"waveform": piece, "lengths": np.array([end - start])}, run_options)
+            feeds = {"waveform": piece, "lengths": np.array([end - start])}
+            total, total_sq = self.stats_session.run(None, feeds, self.release_arena if end == last_end else None)
             return torch.from_numpy(total[0]), torch.from_numpy(total_sq[0])
 
         return chunked_norm_stats(audio.numel(), conv, chunk_sums)

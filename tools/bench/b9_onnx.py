@@ -112,7 +112,8 @@ def main() -> None:
             start = time.perf_counter()
             export_onnx(ours, tmp / "int8.onnx", int8=True)
             results["export_seconds"]["int8"] = time.perf_counter() - start
-        results["file_mb"] = {k: (tmp / f"{k}.onnx").stat().st_size / 2**20 for k in ("fp32", "int8") if (tmp / f"{k}.onnx").exists()}
+        exported = [k for k in ("fp32", "int8") if (tmp / f"{k}.onnx").exists()]
+        results["file_mb"] = {k: (tmp / f"{k}.onnx").stat().st_size / 2**20 for k in exported}
         log(f"B9 exported in {results['export_seconds']}")
         if not args.memory_only:
             results["rtf"] = rtf_table(ours, tokenizer, tmp, args)

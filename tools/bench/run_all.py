@@ -182,8 +182,8 @@ def b9_section(r: dict) -> list[str]:
         lines += ["", f"A {m['minutes']:g}-minute file through `speechssl transcribe MODEL.onnx` (fp32, 30 s windows, "
                   f"word alignment, json + srt; fresh process): peak RSS {m['peak_rss_mb']:.0f} MiB, RTF {m['rtf']:.3f}."]
         if run := m.get("machine"):  # measured apart from the table (b9_onnx.py --memory-only)
-            lines[-1] += (f" Measured on its own on {run['date']} ({run['cpu']}, {run['cores']} cores, torch {run['torch']})"
-                          + (f"; {m['note']}" if m.get("note") else "") + ".")
+            lines[-1] += (f" Measured on its own on {run['date']} ({run['cpu']}, {run['cores']} cores, "
+                          f"torch {run['torch']})" + (f"; {m['note']}" if m.get("note") else "") + ".")
     return lines
 
 
