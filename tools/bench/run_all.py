@@ -45,7 +45,7 @@ def f(x: float, digits: int = 2) -> str:
 def render(results: dict[str, dict | None]) -> str:
     first = next(r for r in results.values() if r)
     m = first["machine"]
-    peaks = [v for r in results.values() if r for v in r["peak_gflops"].values() if v]
+    peaks = [v for r in results.values() if r and r["machine"]["cpu"] == m["cpu"] for v in r["peak_gflops"].values() if v]
     lines = [
         "# Benchmarks: speechssl side by side with transformers and torchaudio",
         "",
@@ -142,7 +142,7 @@ def render(results: dict[str, dict | None]) -> str:
         lines += [f"| {name} | {f(v['median'])} |" for name, v in s.items()]
     b9 = results.get("b9")
     if b9:
-        lines += b9_section(b9["results"])
+        lines += b9_section(b9["results"], b9["machine"] if b9["machine"]["cpu"] != m["cpu"] else None)
     agreement = load("int8_agreement")
     if agreement:
         lines += ["", "## int8 against fp32 on the demo's test split", "",
@@ -162,13 +162,21 @@ def render(results: dict[str, dict | None]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def b9_section(r: dict) -> list[str]:
+def machine_line(run: dict) -> str:
+    return (f"{run['date']} ({run['cpu']}, {run['cores']} cores, ISA {', '.join(run['isa']) or 'baseline'}, "
+            f"torch {run['torch']})")
+
+
+def b9_section(r: dict, other_machine: dict | None = None) -> list[str]:
+    """``other_machine``: the run's machine line when it is not the header's (B9 was rerun on its own)."""
     impls = ["onnxruntime", "onnxruntime_int8", "speechssl", "speechssl_int8", "transformers"]
     lines = ["", "## B9: ONNX export on onnxruntime, CTC real-time factor, batch 1 (lower is faster)", "",
              f"`speechssl export-onnx` of a random-weight {r['preset'].upper()} CTC model (fp32 {r['file_mb']['fp32']:.0f} MB, "
              f"`--int8` {r['file_mb']['int8']:.0f} MB), onnxruntime with {r['threads']} intra-op threads, against "
              "speechssl's PyTorch model (fp32, `--quantize int8`) and transformers fp32 on the same weights, "
-             "interleaved in one process.", "",
+             "interleaved in one process." + (f" Run on {machine_line(other_machine)}, not the machine above: "
+                                              "compare its ratios, not its times, with the other sections."
+                                              if other_machine else ""), "",
              "| input | " + " | ".join(impls) + " | ORT int8 vs transformers fp32 | ORT fp32 vs speechssl fp32 | "
              "max abs logit diff ORT vs PyTorch | same greedy text ORT = PyTorch |",
              "|---|" + "---|" * (len(impls) + 4)]
@@ -182,8 +190,7 @@ def b9_section(r: dict) -> list[str]:
         lines += ["", f"A {m['minutes']:g}-minute file through `speechssl transcribe MODEL.onnx` (fp32, 30 s windows, "
                   f"word alignment, json + srt; fresh process): peak RSS {m['peak_rss_mb']:.0f} MiB, RTF {m['rtf']:.3f}."]
         if run := m.get("machine"):  # measured apart from the table (b9_onnx.py --memory-only)
-            lines[-1] += (f" Measured on its own on {run['date']} ({run['cpu']}, {run['cores']} cores, "
-                          f"torch {run['torch']})" + (f"; {m['note']}" if m.get("note") else "") + ".")
+            lines[-1] += f" Measured on its own on {machine_line(run)}" + (f"; {m['note']}" if m.get("note") else "") + "."
     return lines
 
 
