@@ -97,17 +97,14 @@ class OnnxBackend:
         if self.stats_session is None:
             return None
         audio = audio.float().cpu()
-        conv = self.cfg.feature_encoder.conv_layers[0]
-        _, kernel, stride = conv
-        last_end = (audio.numel() - kernel) // stride * stride + kernel  # where the last chunk ends
 
-        def chunk_sums(start: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+        def chunk_sums(start: int, end: int, is_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
             piece = audio[start:end].numpy()[None]  # (1, n)
             feeds = {"waveform": piece, "lengths": np.array([end - start])}
-            total, total_sq = self.stats_session.run(None, feeds, self.release_arena if end == last_end else None)
+            total, total_sq = self.stats_session.run(None, feeds, self.release_arena if is_last else None)
             return torch.from_numpy(total[0]), torch.from_numpy(total_sq[0])
 
-        return chunked_norm_stats(audio.numel(), conv, chunk_sums)
+        return chunked_norm_stats(audio.numel(), self.cfg.feature_encoder.conv_layers[0], chunk_sums)
 
 
 def session_options(ort, threads: int | None = None, cpu: bool = True):

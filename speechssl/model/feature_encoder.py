@@ -55,14 +55,18 @@ def masked_norm_stats(x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tenso
 
 
 def chunked_norm_stats(
-    num_samples: int, conv: tuple[int, int, int], chunk_sums: Callable[[int, int], tuple], chunk_frames: int = 16_000
+    num_samples: int,
+    conv: tuple[int, int, int],
+    chunk_sums: Callable[[int, int, bool], tuple],
+    chunk_frames: int = 16_000,
 ) -> NormStats:
     """Conv 0's mean and variance over an utterance of ``num_samples``, summed chunk by chunk.
 
     Args:
         conv: conv 0's ``(channels, kernel, stride)``.
-        chunk_sums: ``(first sample, end sample) -> (sum, sum of squares)``, ``(C,)`` float64 each,
-            of conv 0's output over that slice of the audio (whole frames, no padding).
+        chunk_sums: ``(first sample, end sample, is last chunk) -> (sum, sum of squares)``, ``(C,)``
+            float64 each, of conv 0's output over that slice of the audio (whole frames, no
+            padding); the flag lets a runtime free its scratch memory after the last chunk.
         chunk_frames: frames per chunk (memory: one chunk of conv 0's output).
     """
     _, kernel, stride = conv
@@ -70,7 +74,7 @@ def chunked_norm_stats(
     total = total_sq = 0.0
     for first in range(0, frames, chunk_frames):
         last = min(first + chunk_frames, frames)
-        chunk_sum, chunk_sum_sq = chunk_sums(first * stride, (last - 1) * stride + kernel)
+        chunk_sum, chunk_sum_sq = chunk_sums(first * stride, (last - 1) * stride + kernel, last == frames)
         total, total_sq = total + chunk_sum, total_sq + chunk_sum_sq
     mean = total / frames
     return NormStats(mean.float(), (total_sq / frames - mean.square()).clamp(min=0.0).float())
@@ -184,7 +188,7 @@ class FeatureEncoder(nn.Module):
         see exactly the conv features of one pass."""
         block = self.conv_layers[0]
 
-        def chunk_sums(start: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+        def chunk_sums(start: int, end: int, is_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
             y = block.conv(waveform[start:end][None, None]).float()[0]  # (C, n)
             return y.sum(-1, dtype=torch.float64), (y.double() * y.double()).sum(-1)
 
