@@ -1,4 +1,13 @@
+import os
+
 import pytest
+
+# The suite is the CPU suite: its exactness tests (resume == uninterrupted, two gloo ranks == one
+# process) are bitwise on the CPU, and with ``device: auto`` a CUDA machine would move every
+# training test onto its GPU (NCCL, nondeterministic kernels, one GPU for two ranks). Hidden here,
+# before torch initializes CUDA, for this process and every subprocess it starts (the CLI, torchrun).
+# The GPU is checked by tools/bench/gpu.py.
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,10 @@ class DistributedEnv:
         return self.world_size > 1
 
 
+class DeviceError(ValueError):
+    """A device setting this machine cannot honour (the CLI prints it as one line)."""
+
+
 def init_distributed(device: str = "auto") -> DistributedEnv:
     """Read torchrun's RANK / WORLD_SIZE / LOCAL_RANK; join the process group (nccl on GPUs, gloo on CPUs)."""
     rank = int(os.environ.get("RANK", 0))
@@ -33,6 +37,13 @@ def init_distributed(device: str = "auto") -> DistributedEnv:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
+        # Each process takes the GPU of its local rank; NCCL refuses two ranks on one GPU, so more
+        # processes per node than GPUs would otherwise end in a CUDA traceback on rank 1.
+        gpus = torch.cuda.device_count()
+        if local_rank >= gpus:
+            raise DeviceError(f"local rank {local_rank} needs GPU {local_rank}, but this machine has {gpus}: run at most "
+                              f"{gpus} process(es) per node (torchrun --nproc-per-node), or train on the CPU with "
+                              "--set device=cpu")
         torch.cuda.set_device(local_rank)
         target = torch.device("cuda", local_rank)
     else:

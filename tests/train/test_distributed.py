@@ -66,3 +66,30 @@ def test_two_processes_equal_one_process(synthetic_corpus, tmp_path, task, augme
     else:
         initial = Wav2Vec2ForCTC(config.override(config.tiny(), {"vocab_size": one["ctc_head.bias"].numel()})).state_dict()
     assert any(not torch.allclose(initial[k], one[k]) for k in one if k.startswith("encoder.transformer"))
+
+
+@pytest.mark.parametrize("local_rank,gpus", [(1, 1), (0, 0)], ids=["two-ranks-one-gpu", "cuda-without-a-gpu"])
+def test_more_ranks_than_gpus_is_one_clear_error(monkeypatch, local_rank, gpus):
+    """torchrun --nproc-per-node 2 on a one-GPU machine (or device=cuda on none) names the fix
+    instead of failing inside torch.cuda.set_device."""
+    from speechssl.train.distributed import DeviceError, init_distributed
+
+    monkeypatch.setenv("LOCAL_RANK", str(local_rank))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda _: pytest.fail("set_device reached"))
+    with pytest.raises(DeviceError, match=rf"local rank {local_rank} needs GPU {local_rank}, but this machine has {gpus}"):
+        init_distributed("cuda")
+
+
+def test_cli_reports_a_missing_gpu_in_one_line(synthetic_corpus, tmp_path):
+    """The suite hides CUDA (conftest.py), so device=cuda has no GPU: exit 2, one line, no traceback."""
+    config = Path(__file__).resolve().parents[2] / "recipes" / "synthetic" / "configs.py"
+    result = subprocess.run(
+        [sys.executable, "-m", "speechssl", "pretrain", "--config", f"{config}:pretrain_tiny",
+         "--output-dir", str(tmp_path / "run"), "--train-manifest", str(synthetic_corpus / "train_unlabeled.tsv"),
+         "--valid-manifest", str(synthetic_corpus / "dev.tsv"), "--set", "device=cuda", "optim.max_updates=1"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "error: local rank 0 needs GPU 0, but this machine has 0" in result.stderr
