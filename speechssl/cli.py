@@ -40,7 +40,6 @@ def _setup_logging() -> None:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from speechssl.train.config import parse_overrides, resolve_run_config
-    from speechssl.train.distributed import DeviceError
     from speechssl.train.pretrain import pretrain
 
     _setup_logging()
@@ -50,18 +49,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.valid_manifest:
         overrides["data.valid_manifest"] = args.valid_manifest
     cfg = resolve_run_config(args.config, overrides)
-    try:
-        pretrain(cfg, args.output_dir, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after,
-                 init=args.init, restart_temperature=args.restart_temperature)
-    except DeviceError as error:  # more processes per node than GPUs, or device=cuda without one
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return _train(pretrain, cfg, args.output_dir, resume=args.resume, progress=not args.no_progress,
+                  stop_after=args.stop_after, init=args.init, restart_temperature=args.restart_temperature)
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from speechssl.train.config import parse_overrides
-    from speechssl.train.distributed import DeviceError
     from speechssl.train.finetune import finetune, resolve_finetune_config
 
     _setup_logging()
@@ -71,8 +64,17 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         if value is not None:
             overrides[key] = value
     cfg = resolve_finetune_config(args.config, overrides)
+    return _train(finetune, cfg, args.output_dir, resume=args.resume, progress=not args.no_progress,
+                  stop_after=args.stop_after)
+
+
+def _train(run, *args, **kwargs) -> int:
+    """Run a training entry point; a device this machine lacks (more processes per node than GPUs,
+    device=cuda without one) is one line and exit status 2, not a traceback."""
+    from speechssl.train.distributed import DeviceError
+
     try:
-        finetune(cfg, args.output_dir, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after)
+        run(*args, **kwargs)
     except DeviceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
