@@ -44,11 +44,15 @@ def test_two_processes_equal_one_process(synthetic_corpus, tmp_path, task, augme
     noise = [str(tmp_path / "noise")] if augment else []  # every augmentation on, noise files from there
     subprocess.run([sys.executable, JOB, str(synthetic_corpus), str(single), "2", max_tokens, task, *noise], check=True)
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
-    result = subprocess.run(
-        [torchrun, "--standalone", "--nproc_per_node", "2", JOB, str(synthetic_corpus), str(multi), "1", max_tokens, task,
-         *noise],
-        capture_output=True, text=True,
-    )
+    command = [torchrun, "--standalone", "--nproc_per_node", "2", JOB, str(synthetic_corpus), str(multi), "1", max_tokens,
+               task, *noise]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 and "terminate called without an active exception" in result.stderr:
+        # Seen once in 13 runs (2026-12-05, a fresh-clone CI on a loaded 2-core VM): a rank aborted in C++
+        # code (std::terminate, no Python traceback) 2.5 s after launch, during start-up. A divergence
+        # would fail the comparison below, not abort a process: one clean retry; a second abort fails.
+        shutil.rmtree(multi, ignore_errors=True)
+        result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     one = safetensors.torch.load_file(str(single / "rank0.safetensors"))
     rank0 = safetensors.torch.load_file(str(multi / "rank0.safetensors"))
