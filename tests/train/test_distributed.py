@@ -48,7 +48,7 @@ def test_two_processes_equal_one_process(synthetic_corpus, tmp_path, task, augme
                task, *noise]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0 and "terminate called without an active exception" in result.stderr:
-        # Seen once in 13 runs (2026-12-05, a fresh-clone CI on a loaded 2-core VM): a rank aborted in C++
+        # Seen once in 16 launches (2026-12-05, a fresh-clone CI on a 2-core VM): a rank aborted in C++
         # code (std::terminate, no Python traceback) 2.5 s after launch, during start-up. A divergence
         # would fail the comparison below, not abort a process: one clean retry; a second abort fails.
         shutil.rmtree(multi, ignore_errors=True)
