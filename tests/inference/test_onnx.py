@@ -257,8 +257,10 @@ def test_int8_export_quantizes_the_transformer_only(tmp_path):
     ops = [n.op_type for n in graph.node]
     assert ops.count("MatMulInteger") == 4 * 2  # QKV, attention output, fc1, fc2 per layer
     assert ops.count("Conv") == 7 + 1 and "ConvInteger" not in ops  # conv stack and positional conv stay fp32
-    float_matmuls = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")]
     weights = {i.name: i for i in graph.initializer}
+    conv_ranks = sorted(len(weights[n.input[1]].dims) for n in graph.node if n.op_type == "Conv")
+    assert conv_ranks == [3] + [4] * 7  # the front end as 2-D convs (onnxruntime's NCHWc kernels), the grouped positional conv 1-D
+    float_matmuls = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")]
     shapes = {tuple(weights[n.input[1]].dims) for n in float_matmuls if n.input[1] in weights}
     assert (768, len(TOKENIZER)) in shapes and (512, 768) in shapes  # the CTC head and the feature projection
     assert all(weights[n.input[1]].data_type == onnx.TensorProto.FLOAT for n in float_matmuls if n.input[1] in weights)
