@@ -132,17 +132,11 @@ def conv0_valid(encoder: nn.Module, waveform: torch.Tensor, lengths: torch.Tenso
 
 
 def _vecdot(g, x, y, dim):
-    """``torch.linalg.vecdot`` (conv 0's masked statistics) for the TorchScript exporter: a vector
-    with itself (the sum of squares) as ReduceSumSquare, one pass over conv 0's output without
-    writing the squares; otherwise Mul + ReduceSum."""
+    """``torch.linalg.vecdot`` (conv 0's masked statistics) for the TorchScript exporter: Mul + ReduceSum."""
     from torch.onnx import symbolic_helper
 
     dim = symbolic_helper._get_const(dim, "i", "dim")
     axes = g.op("Constant", value_t=torch.tensor([dim], dtype=torch.long))
-    if x.unique() == y.unique():  # its axes are an attribute up to opset 17, an input from 18
-        if g.opset < 18:
-            return g.op("ReduceSumSquare", x, axes_i=[dim], keepdims_i=0)
-        return g.op("ReduceSumSquare", x, axes, keepdims_i=0)
     return g.op("ReduceSum", g.op("Mul", x, y), axes, keepdims_i=0)
 
 
