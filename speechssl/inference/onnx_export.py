@@ -273,9 +273,10 @@ def convs_as_2d(proto):
     an Unsqueeze and a Squeeze; returns ``proto``, changed in place.
 
     The same arithmetic, but onnxruntime's CPU provider runs 2-D convs in its blocked NCHWc
-    layout, which it never applies to 1-D ones: measured on a BASE model at 15.6 s (2-core Xeon,
-    AVX-512), 3-8 % less time per window in fp32 and int8 (docs/benchmarks.md, B9). The grouped
-    positional conv stays 1-D: as a 2-D conv it ran slower.
+    layout, which it never applies to 1-D ones: measured on a BASE model (2-core Xeon, AVX-512),
+    5-10 % less time per window in fp32 and int8 at 4 to 30 s (transcription's windows), 2-5 %
+    more at 60 s (docs/benchmarks.md, B9). The grouped positional conv stays 1-D: as a 2-D conv
+    it ran slower.
     """
     from onnx import helper, numpy_helper
 
