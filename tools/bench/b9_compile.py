@@ -1,9 +1,9 @@
 """B9: one pretraining update on the CPU, ``compile=true`` (inductor) vs eager, same weights and batches.
 
-    python tools/bench/b9_compile.py [--json out.json] [--model tiny|base] [--reps 5] [--updates 5]
+    python tools/bench/b9_compile.py [--json out.json] [--model tiny|base] [--reps 5] [--updates 5] [--mask-copies M]
 
 tiny: the demo model (recipes/synthetic/configs.py:pretrain_tiny: no dropout) on 6 x 5 s = 30 s
-of audio per update, its max_tokens; base: BASE on 1 x 15.6 s. The compiled update goes through
+of audio per update, its max_tokens (the demo runs it with ``--mask-copies 2``); base: BASE on 1 x 15.6 s. The compiled update goes through
 speechssl.train.compile.TrainingCompiler exactly as the trainer's does (batch padded to its bucket,
 batch dimension dynamic). Reported: compile seconds (first update), update seconds (interleaved,
 median), and the losses of ``--updates`` consecutive updates from the same start, eager and
@@ -37,7 +37,8 @@ def model_for(name: str):
 
 def main() -> None:
     args = parse_args(__doc__, lambda p: (p.add_argument("--model", choices=sorted(SHAPES), default="tiny"),
-                                          p.add_argument("--updates", type=int, default=5)))
+                                          p.add_argument("--updates", type=int, default=5),
+                                          p.add_argument("--mask-copies", type=int, default=1)))
     from speechssl.model.keyed_noise import combine_keys
     from speechssl.runtime import keep_large_allocations_in_heap
     from speechssl.train.compile import TrainingCompiler, bucket_sizes
@@ -53,7 +54,8 @@ def main() -> None:
     lengths = torch.full((batch_size,), samples)
 
     def loss_fn(model, batch, num_updates, keys):
-        return model(batch["audio"], batch["audio_lens"], num_updates=num_updates, utterance_keys=keys)
+        return model(batch["audio"], batch["audio_lens"], num_updates=num_updates, utterance_keys=keys,
+                     mask_copies=args.mask_copies)
 
     def stepper(model, use_compiler: bool):
         optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
@@ -91,7 +93,7 @@ def main() -> None:
     audio_seconds = batch_size * samples / 16_000
     rel = max(abs(a - b) / abs(a) for a, b in zip(losses["eager"], losses["compiled"]))
     results = {
-        "model": args.model, "batch": f"{batch_size} x {samples / 16_000:.1f} s", "compile_seconds": compile_seconds,
+        "model": args.model, "mask_copies": args.mask_copies, "batch": f"{batch_size} x {samples / 16_000:.1f} s", "compile_seconds": compile_seconds,
         "compiled_graphs": compiler.graphs, "timing": timing,
         "audio_seconds_per_second": {k: audio_seconds / t["median"] for k, t in timing.items()},
         "speedup": timing["eager"]["median"] / timing["compiled"]["median"],
