@@ -269,14 +269,15 @@ def export_onnx(
 
 
 def convs_as_2d(proto):
-    """Each ungrouped 1-D Conv of ``proto`` (the conv front end) as a 2-D Conv of height 1 between
-    an Unsqueeze and a Squeeze; returns ``proto``, changed in place.
+    """Each 1-D Conv of ``proto`` with a constant weight (the conv front end and the positional
+    conv) as a 2-D Conv of height 1 between an Unsqueeze and a Squeeze; returns ``proto``, changed
+    in place.
 
     The same arithmetic, but onnxruntime's CPU provider runs 2-D convs in its blocked NCHWc
     layout, which it never applies to 1-D ones: measured on a BASE model (2-core Xeon, AVX-512),
-    5-10 % less time per window in fp32 and int8 at 4 to 30 s (transcription's windows), 2-5 %
-    more at 60 s (docs/benchmarks.md, B9). The grouped positional conv stays 1-D: as a 2-D conv
-    it ran slower.
+    the front end as 2-D took 5-10 % less time per window in fp32 and int8 at 4 to 30 s
+    (transcription's windows), 2-5 % more at 60 s; the grouped positional conv (16 groups of 48
+    channels, kernel 128) alone ran 1.2x faster at 15.6 s and 1.3-1.4x at 60 s (tools/bench/onnx_ops.py).
     """
     from onnx import helper, numpy_helper
 
@@ -289,8 +290,7 @@ def convs_as_2d(proto):
 
     def convertible(node) -> bool:
         weight = weights.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
-        group = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "group"), 1)
-        return (weight is not None and len(weight.dims) == 3 and group == 1
+        return (weight is not None and len(weight.dims) == 3
                 and all(user.op_type == "Conv" and user.input[1] == weight.name for user in users[weight.name]))
 
     to_4d = {"kernel_shape": lambda v: [1, *v], "strides": lambda v: [1, *v],

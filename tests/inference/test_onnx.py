@@ -259,7 +259,7 @@ def test_int8_export_quantizes_the_transformer_only(tmp_path):
     assert ops.count("Conv") == 7 + 1 and "ConvInteger" not in ops  # conv stack and positional conv stay fp32
     weights = {i.name: i for i in graph.initializer}
     conv_ranks = sorted(len(weights[n.input[1]].dims) for n in graph.node if n.op_type == "Conv")
-    assert conv_ranks == [3] + [4] * 7  # the front end as 2-D convs (onnxruntime's NCHWc kernels), the grouped positional conv 1-D
+    assert conv_ranks == [4] * 8  # front end and positional conv as 2-D convs (onnxruntime's NCHWc kernels)
     float_matmuls = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")]
     shapes = {tuple(weights[n.input[1]].dims) for n in float_matmuls if n.input[1] in weights}
     assert (768, len(TOKENIZER)) in shapes and (512, 768) in shapes  # the CTC head and the feature projection
