@@ -22,7 +22,7 @@ from typing import Any
 
 SYSTEMS = [
     ("ssl", "(a) pretrained + fine-tuned"),
-    ("scratch", "(b) fine-tuned from scratch (same labeled audio, same updates)"),
+    ("scratch", "(b) trained from scratch (same labeled audio, same updates)"),
     ("ssl_lm", "(c) = (a) + n-gram LM (beam search)"),
 ]
 
