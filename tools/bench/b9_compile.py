@@ -3,11 +3,12 @@
     python tools/bench/b9_compile.py [--json out.json] [--model tiny|base] [--reps 5] [--updates 5] [--mask-copies M]
 
 tiny: the demo model (recipes/synthetic/configs.py:pretrain_tiny: no dropout) on 6 x 5 s = 30 s
-of audio per update, its max_tokens (the demo runs it with ``--mask-copies 2``); base: BASE on 1 x 15.6 s. The compiled update goes through
-speechssl.train.compile.TrainingCompiler exactly as the trainer's does (batch padded to its bucket,
-batch dimension dynamic). Reported: compile seconds (first update), update seconds (interleaved,
-median), and the losses of ``--updates`` consecutive updates from the same start, eager and
-compiled, with their largest relative difference.
+of audio per update, its max_tokens (the demo pretrains with ``--mask-copies 2``); base: BASE on
+1 x 15.6 s. The compiled update goes through speechssl.train.compile.TrainingCompiler exactly as
+the trainer's does (batch padded to its bucket, batch dimension dynamic). Reported: compile
+seconds (first update), update seconds (interleaved, median), and the losses of ``--updates``
+consecutive updates from the same start, eager and compiled, with their largest relative
+difference.
 """
 
 import copy
@@ -93,7 +94,8 @@ def main() -> None:
     audio_seconds = batch_size * samples / 16_000
     rel = max(abs(a - b) / abs(a) for a, b in zip(losses["eager"], losses["compiled"]))
     results = {
-        "model": args.model, "mask_copies": args.mask_copies, "batch": f"{batch_size} x {samples / 16_000:.1f} s", "compile_seconds": compile_seconds,
+        "model": args.model, "mask_copies": args.mask_copies, "batch": f"{batch_size} x {samples / 16_000:.1f} s",
+        "compile_seconds": compile_seconds,
         "compiled_graphs": compiler.graphs, "timing": timing,
         "audio_seconds_per_second": {k: audio_seconds / t["median"] for k, t in timing.items()},
         "speedup": timing["eager"]["median"] / timing["compiled"]["median"],

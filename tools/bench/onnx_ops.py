@@ -7,8 +7,8 @@ One utterance, T = 50 frames per audio second.
 Positional conv (768 channels, 16 groups, kernel 128, padding 64): "conv1d" as the exporter writes
 it, "conv2d" as ``onnx_export.convs_as_2d`` rewrites it (height 1: onnxruntime's NCHWc kernels).
 
-Attention core, 12 heads of 64, queries / keys / values ``(1, 12, T, 64)``: "export" is ``onnx_export._attention``'s node sequence (scale, MatMul, additive key mask,
-Softmax, MatMul); "fused" is MultiHeadAttention with no mask, the only case in which its CPU
+Attention core, 12 heads of 64, queries / keys / values ``(1, 12, T, 64)``: "export" is
+``onnx_export._attention``'s node sequence (scale, MatMul, additive key mask, Softmax, MatMul); "fused" is MultiHeadAttention with no mask, the only case in which its CPU
 kernel may take its flash-attention path (a padded batch needs the mask); "torch" is
 ``F.scaled_dot_product_attention`` with the boolean key mask the model passes. Reported per
 length: interleaved seconds per call and the largest difference from the first candidate.
@@ -59,23 +59,15 @@ def fused_core():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
 
 
-def positional_conv(two_d: bool, weight: np.ndarray, bias: np.ndarray):
+def positional_conv(weight: np.ndarray, bias: np.ndarray):
+    """The positional conv as the exporter writes it: one grouped 1-D Conv."""
     from onnx import TensorProto, helper, numpy_helper
 
     channels, _, kernel = weight.shape
-    attributes = {"group": 16, "kernel_shape": [kernel], "pads": [kernel // 2, kernel // 2]}
-    if two_d:
-        attributes.update(kernel_shape=[1, kernel], pads=[0, kernel // 2, 0, kernel // 2])
-        weight = weight[:, :, None, :]
-        nodes = [helper.make_node("Unsqueeze", ["x", "height"], ["x4"]),
-                 helper.make_node("Conv", ["x4", "w", "b"], ["y4"], **attributes),
-                 helper.make_node("Squeeze", ["y4", "height"], ["y"])]
-    else:
-        nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], **attributes)]
-    constants = [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b"),
-                 numpy_helper.from_array(np.array([2], np.int64), "height")]
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=16, kernel_shape=[kernel], pads=[kernel // 2, kernel // 2])
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, "T"])
-    graph = helper.make_graph(nodes, "pos_conv", [x], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], constants)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([conv], "pos_conv", [x], [y], [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -92,12 +84,14 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
+    from speechssl.inference.onnx_export import convs_as_2d
+
     peak = calibrate()
     rng = np.random.default_rng(0)
     weight = (rng.standard_normal((HEADS * HEAD_DIM, HEADS * HEAD_DIM // 16, 128)) * 0.01).astype(np.float32)
     bias = np.zeros(HEADS * HEAD_DIM, np.float32)
-    conv1d = session(positional_conv(False, weight, bias), args.threads)
-    conv2d = session(positional_conv(True, weight, bias), args.threads)
+    conv1d = session(positional_conv(weight, bias), args.threads)
+    conv2d = session(convs_as_2d(positional_conv(weight, bias)), args.threads)  # the exporter's own rewrite
     export, fused = session(export_core(), args.threads), session(fused_core(), args.threads)
     results: dict = {"positional_conv": [], "attention": []}
     for seconds in args.seconds:
