@@ -75,6 +75,10 @@ class OptimConfig:
     final_lr_scale: float = 0.05  # tri-stage
     update_freq: int = 1  # micro-batches accumulated per update
     clip_norm: float = 0.0  # 0 disables clipping (fairseq's default for pretraining)
+    # lr of the conv feature encoder's parameters relative to the rest. Adam normalizes each
+    # parameter's step, so feature_grad_mult (a gradient scale) barely changes how far a trained
+    # conv stack moves; this does (discriminative fine-tuning, as SpeechBrain's lr_wav2vec)
+    feature_encoder_lr_scale: float = 1.0
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
 

@@ -22,6 +22,7 @@ from speechssl.audio import SAMPLE_RATE
 from speechssl.data.dataset import AudioDataset
 from speechssl.data.manifest import Manifest
 from speechssl.data.sampler import LengthBucketSampler
+from speechssl.model.feature_encoder import FeatureEncoder
 from speechssl.model.keyed_noise import combine_keys
 from speechssl.runtime import keep_large_allocations_in_heap
 from speechssl.train import checkpoint
@@ -59,6 +60,23 @@ def selection_key(metrics: dict[str, float], names: str | tuple[str, ...]) -> tu
     early in CTC fine-tuning; CER and loss still tell the checkpoints apart)."""
     names = (names,) if isinstance(names, str) else tuple(names)
     return tuple(metrics.get(name, math.inf) for name in names)
+
+
+def parameter_groups(model: nn.Module, optim) -> list[dict[str, Any]]:
+    """AdamW's parameter groups: everything at the peak lr, and the conv feature encoder's
+    parameters at ``optim.feature_encoder_lr_scale`` times it when that is not 1. The schedule
+    multiplies each group's own lr, so the ratio holds through warmup and decay; the main group
+    comes first, so the lr logged is the peak's."""
+    params = list(model.parameters())
+    if optim.feature_encoder_lr_scale == 1.0:
+        return [{"params": params}]
+    conv_ids = {id(p) for m in model.modules() if isinstance(m, FeatureEncoder) for p in m.parameters()}
+    if not conv_ids:
+        raise ValueError("optim.feature_encoder_lr_scale is set but the model has no conv feature encoder")
+    return [
+        {"params": [p for p in params if id(p) not in conv_ids]},
+        {"params": [p for p in params if id(p) in conv_ids], "lr": optim.lr * optim.feature_encoder_lr_scale},
+    ]
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -123,7 +141,9 @@ class Trainer:
         self._apply_freezing(step=0)
         o = cfg.optim
         self.precision = resolve_precision(o.precision, self.env.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            parameter_groups(self.model, o), lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_multiplier(o))
         # fairseq starts fp16 loss scaling at 128
         self.scaler = torch.amp.GradScaler(self.env.device.type, init_scale=128.0, enabled=self.precision == "fp16")

@@ -64,6 +64,42 @@ def test_resume_equals_uninterrupted(synthetic_corpus, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_feature_encoder_lr_scale_moves_the_conv_stack_by_its_own_lr(synthetic_corpus, pretrained_run, tmp_path):
+    trained_conv = {"finetune.init_model": str(pretrained_run), "model.feature_encoder.feature_grad_mult": 1.0,
+                    "finetune.freeze_encoder_updates": 0}
+    # scale 0: the conv stack gets gradients but never moves, the rest trains
+    finetune(tiny_finetune_config(synthetic_corpus, **trained_conv, **{"optim.feature_encoder_lr_scale": 0.0}),
+             tmp_path / "still", progress=False)
+    pretrained = load_model(pretrained_run).encoder.state_dict()
+    at4 = weights(tmp_path / "still", 4)
+    conv = [n for n in pretrained if n.startswith("feature_encoder.")]
+    assert conv and all(torch.equal(at4["encoder." + n], pretrained[n]) for n in conv)
+    assert not torch.equal(at4["encoder.transformer.layers.0.fc1.weight"],
+                           pretrained["transformer.layers.0.fc1.weight"])
+    # a scale between: two optimizer groups whose lr ratio the schedule keeps, and exact resume
+    cfg = tiny_finetune_config(synthetic_corpus, **trained_conv, **{"optim.feature_encoder_lr_scale": 0.25})
+    finetune(cfg, tmp_path / "straight", progress=False)
+    finetune(cfg, tmp_path / "sliced", progress=False, stop_after=2)
+    finetune(cfg, tmp_path / "sliced", progress=False, resume=True)
+    a, b = weights(tmp_path / "straight", 4), weights(tmp_path / "sliced", 4)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["encoder.feature_encoder.conv_layers.0.conv.weight"],
+                           pretrained["feature_encoder.conv_layers.0.conv.weight"])
+    from speechssl.train.schedules import lr_multiplier
+    from speechssl.train.trainer import parameter_groups
+
+    model = load_model(tmp_path / "straight" / "checkpoints" / "step_00000004")
+    groups = parameter_groups(model, cfg.optim)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.optim.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(cfg.optim))
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    for _ in range(cfg.optim.max_updates):
+        main, conv_lr = schedule.get_last_lr()
+        assert conv_lr == pytest.approx(0.25 * main)
+        optimizer.step()
+        schedule.step()
+
+
 def test_padded_batch_loss_equals_the_sum_of_single_losses(synthetic_corpus):
     manifest = Manifest.read(synthetic_corpus / "dev.tsv")
     tokenizer = CharTokenizer.build(u.text for u in manifest.utterances)
