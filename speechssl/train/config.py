@@ -88,6 +88,9 @@ class FinetuneConfig:
 
     init_model: str = ""  # pretrained model: speechssl dir or run dir, Hugging Face dir, fairseq .pt; "" = scratch
     freeze_encoder_updates: int = 0  # fairseq freeze_finetune_updates: only the CTC head trains before this
+    # the conv stack stays frozen this long even when it is trained (feature_grad_mult > 0): a
+    # pretrained model first leaves the CTC blank plateau on a fixed front end, then adapts it
+    freeze_feature_encoder_updates: int = 0
     tokenizer: Literal["char", "unit", "sentencepiece"] = "char"  # unit: whitespace-separated phones
     dictionary: str = ""  # fairseq dict.ltr.txt fixing the character classes (else built from the transcripts)
     sentencepiece_vocab_size: int = 256

@@ -148,7 +148,8 @@ class CTCTask:
     def frozen_prefixes(self, step: int) -> tuple[str, ...]:
         if step < self.cfg.finetune.freeze_encoder_updates:
             return ("encoder.",)
-        if self.cfg.model.feature_encoder.feature_grad_mult == 0:
+        if (self.cfg.model.feature_encoder.feature_grad_mult == 0
+                or step < self.cfg.finetune.freeze_feature_encoder_updates):
             return ("encoder.feature_encoder.",)
         return ()
 

@@ -100,6 +100,19 @@ def test_feature_encoder_lr_scale_moves_the_conv_stack_by_its_own_lr(synthetic_c
         schedule.step()
 
 
+def test_conv_stack_thaws_after_its_own_freeze(synthetic_corpus, pretrained_run, tmp_path):
+    cfg = tiny_finetune_config(synthetic_corpus, **{
+        "finetune.init_model": str(pretrained_run), "model.feature_encoder.feature_grad_mult": 1.0,
+        "finetune.freeze_encoder_updates": 0, "finetune.freeze_feature_encoder_updates": 2})
+    finetune(cfg, tmp_path / "ft", progress=False)
+    pretrained = load_model(pretrained_run).encoder.state_dict()
+    at2, at4 = weights(tmp_path / "ft", 2), weights(tmp_path / "ft", 4)
+    conv = [n for n in pretrained if n.startswith("feature_encoder.")]
+    assert all(torch.equal(at2["encoder." + n], pretrained[n]) for n in conv), "conv moved while frozen"
+    assert not all(torch.equal(at4["encoder." + n], pretrained[n]) for n in conv), "conv never thawed"
+    assert not torch.equal(at2["encoder.transformer.layers.0.fc1.weight"], pretrained["transformer.layers.0.fc1.weight"])
+
+
 def test_padded_batch_loss_equals_the_sum_of_single_losses(synthetic_corpus):
     manifest = Manifest.read(synthetic_corpus / "dev.tsv")
     tokenizer = CharTokenizer.build(u.text for u in manifest.utterances)
