@@ -9,7 +9,7 @@
 # Stages: 0 prepare (manifests, 16 kHz flac), 1 pretrain on the unlabeled Czech audio,
 # 2 continue the synthetic recipe's pretrained model on the same audio (pretrain --init),
 # 3 fine-tune every system in SYSTEMS on every amount in AMOUNTS: ssl (from stage 1), scratch
-# (random weights), synthetic (the synthetic recipe's checkpoint as it is: transfer from
+# (random weights, SCRATCH_CONFIG: every weight trained), synthetic (the synthetic recipe's checkpoint as it is: transfer from
 # synthetic English), synthetic_continued (from stage 2), 4 an n-gram LM per amount from that
 # amount's transcripts only, 5 evaluate on EVAL_SETS (greedy; LM_SYSTEMS also with the LM),
 # 6 report. Stage 2 and the synthetic systems need SYNTHETIC_PRETRAINED (run
@@ -62,7 +62,7 @@ init_of() {  # the model a system starts from (nothing for scratch)
 }
 
 finetune_all() {
-  local amount system out init extra
+  local amount system out init extra run_config
   uses_synthetic && need_synthetic
   for amount in $AMOUNTS; do
     extra=FINETUNE_SET_$amount
@@ -70,9 +70,11 @@ finetune_all() {
       out=$exp/finetune_${system}_$amount
       [[ -f $out/.done ]] && { log "fine-tuning $system on $amount: done before"; continue; }
       init=$(init_of "$system")
+      run_config=$FINETUNE_CONFIG
+      [[ $system == scratch ]] && run_config=$SCRATCH_CONFIG  # every weight trained, 30 s batches
       log "fine-tuning $system on $amount"
       # shellcheck disable=SC2046,SC2086
-      train finetune --config "${FINETUNE_CONFIG//\{amount\}/$amount}" --output-dir "$out" $(resume_flag "$out") \
+      train finetune --config "${run_config//\{amount\}/$amount}" --output-dir "$out" $(resume_flag "$out") \
         ${init:+--init "$init"} --train-manifest "$DATA/train_$amount.tsv" --valid-manifest "$DATA/dev.tsv" \
         --set seed=$SEED finetune.dictionary="$DATA/dict.ltr.txt" ${!extra:-}
       touch "$out/.done"

@@ -185,6 +185,7 @@ PRETRAIN_CONFIG=recipes/fillets/configs.py:pretrain
 PRETRAIN_SET="{TOY_TRAINING}"
 CONTINUE_SET="{TOY_TRAINING}"
 FINETUNE_CONFIG=recipes/fillets/configs.py:finetune_{{amount}}
+SCRATCH_CONFIG=recipes/fillets/configs.py:scratch_{{amount}}
 AMOUNTS="10min all_labeled"
 SYSTEMS="ssl scratch synthetic synthetic_continued"
 FINETUNE_SET_10min="{TOY_TRAINING}"
@@ -213,7 +214,11 @@ WORD_SCORE=0.0
     for system, init in starts.items():
         run_config = json.loads((exp / f"finetune_{system}_10min" / "config.json").read_text())
         assert run_config["finetune"]["init_model"] == str(init)
-    assert not json.loads((exp / "finetune_scratch_all_labeled" / "config.json").read_text())["finetune"]["init_model"]
+    scratch = json.loads((exp / "finetune_scratch_all_labeled" / "config.json").read_text())
+    assert not scratch["finetune"]["init_model"]
+    # the scratch system trains its conv stack; the pretrained systems keep theirs frozen
+    assert scratch["model"]["feature_encoder"]["feature_grad_mult"] == 1.0
+    assert run_config["model"]["feature_encoder"]["feature_grad_mult"] == 0.0
     tokens = json.loads((exp / "finetune_scratch_10min" / "tokenizer.json").read_text())["tokens"]
     assert "ř" in tokens and "Ř" not in tokens  # dict.ltr.txt of all labeled speech, lower case
     results = (exp / "results.md").read_text()

@@ -15,6 +15,7 @@ PRETRAIN_CONFIG=recipes/fillets/configs.py:pretrain
 PRETRAIN_SET="optim.max_updates=2000 validate_interval=500"        # ~9.5 min
 CONTINUE_SET="optim.max_updates=750 validate_interval=250"          # ~3.5 min, from the synthetic checkpoint
 FINETUNE_CONFIG=recipes/fillets/configs.py:finetune_{amount}
+SCRATCH_CONFIG=recipes/fillets/configs.py:scratch_{amount}   # every weight trained, ~30 s batches
 AMOUNTS="10min all_labeled"
 SYSTEMS="ssl scratch synthetic synthetic_continued"
 FINETUNE_SET_10min="optim.max_updates=1600 validate_interval=200"   # ~2.5 min each (2026-12-05)
