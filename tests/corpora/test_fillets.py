@@ -57,7 +57,9 @@ def make_fillets(root: Path, languages=("cs",)) -> Path:
             (folder / f"dialogs_{language}.lua").write_text("\n".join(body), encoding="utf-8")
         if language == "en":
             continue
-        for level, dialog_id, *_ in LINES:
+        for level, dialog_id, font, *_ in LINES:
+            if language == "nl" and font not in ("font_small", "font_big"):
+                continue  # as in fillets-ng-data-nl, which voices the two fish alone
             folder = game / "sound" / level / language
             folder.mkdir(parents=True, exist_ok=True)
             spoken = LINES[[r[1] for r in LINES].index(dialog_id)][column] or "jedna"
@@ -67,8 +69,9 @@ def make_fillets(root: Path, languages=("cs",)) -> Path:
         # a recording without a line, and the same recording shipped twice (the parrot in two levels)
         soundfile.write(game / "sound" / "keys" / language / "bez-textu.ogg", speak("nic", 22_050), 22_050,
                         format="OGG", subtype="VORBIS")
-        (game / "sound" / "city" / language / "k1-pap-kruty.ogg").write_bytes(
-            (game / "sound" / "keys" / language / "k1-pap-kruty.ogg").read_bytes())
+        if language != "nl":
+            (game / "sound" / "city" / language / "k1-pap-kruty.ogg").write_bytes(
+                (game / "sound" / "keys" / language / "k1-pap-kruty.ogg").read_bytes())
     # the same id voices another line in another level: looked up per folder
     (game / "script" / "city" / "dialogs_cs.lua").open("a", encoding="utf-8").write(
         'dialogId("k1-pap-kruty", "font_parrot", "Cruel!")\ndialogStr("Krrrutý kapitán!")\n'
@@ -165,16 +168,20 @@ def test_a_second_language_prepares_with_language_alone(tree, tmp_path):
     texts = [u.text for u in Manifest.read(tmp_path / "train_all_labeled.tsv").utterances]
     texts += [u.text for name in ("dev", "test") for u in Manifest.read(tmp_path / f"{name}.tsv").utterances]
     assert "het paard viel" in texts and summary["params"]["language"] == "nl"
+    # the Dutch release voices the two fish alone: no minor characters, so no test_other_speakers
+    assert not (tmp_path / "test_other_speakers.tsv").exists()
+    assert "test_other_speakers" in summary["splits_left_out"] and set(summary["speakers"]) <= {"m", "v", "mv"}
     missing = subprocess.run([sys.executable, "-m", "speechssl", "prepare", "fillets", str(tree), "--language", "de",
                               "--output-dir", str(tmp_path / "de")], capture_output=True, text=True)
     assert missing.returncode == 1 and "fillets-ng-data-de" in missing.stderr and "Traceback" not in missing.stderr
 
 
-def test_recipe_runs_every_stage_at_toy_size(tree, tmp_path):
-    synthetic = tmp_path / "synthetic_pretrain"  # stands in for exp/synthetic/pretrain
-    conf = f"""
+def toy_conf(tree: Path, tmp_path: Path, synthetic: Path, language: str = "cs",
+             systems: str = "ssl scratch synthetic synthetic_continued", amounts: str = "10min all_labeled") -> str:
+    """The recipe's conf at toy size: every stage in seconds."""
+    return f"""
 SOURCE={tree}
-LANGUAGE=cs
+LANGUAGE={language}
 DATA={tmp_path}/data
 SEED=0
 TRAIN_MINUTES=0.06
@@ -186,8 +193,8 @@ PRETRAIN_SET="{TOY_TRAINING}"
 CONTINUE_SET="{TOY_TRAINING}"
 FINETUNE_CONFIG=recipes/fillets/configs.py:finetune_{{amount}}
 SCRATCH_CONFIG=recipes/fillets/configs.py:scratch_{{amount}}
-AMOUNTS="10min all_labeled"
-SYSTEMS="ssl scratch synthetic synthetic_continued"
+AMOUNTS="{amounts}"
+SYSTEMS="{systems}"
 FINETUNE_SET_10min="{TOY_TRAINING}"
 FINETUNE_SET_all_labeled="{TOY_TRAINING}"
 EVAL_SETS="test test_other_speakers"
@@ -197,6 +204,11 @@ BEAM_SIZE=5
 LM_WEIGHT=1.0
 WORD_SCORE=0.0
 """
+
+
+def test_recipe_runs_every_stage_at_toy_size(tree, tmp_path):
+    synthetic = tmp_path / "synthetic_pretrain"  # stands in for exp/synthetic/pretrain
+    conf = toy_conf(tree, tmp_path, synthetic)
     # stage 0 first, then a tiny "synthetic" pretraining on its audio, then everything else
     run_recipe("fillets", conf, tmp_path, "--stop-stage", "0")
     subprocess.run([sys.executable, "-m", "speechssl", "pretrain",
@@ -230,3 +242,14 @@ WORD_SCORE=0.0
     assert "test_other_speakers CER %" in results
     wer = json.loads((exp / "eval" / "ssl_10min" / "greedy" / "test_other_speakers" / "wer.json").read_text())
     assert wer["utterances"] == 2 and wer["failed"] == []
+
+
+def test_recipe_runs_on_a_release_that_voices_the_two_fish_alone(tree, tmp_path):
+    """Dutch: --language alone; the missing test_other_speakers split is named and skipped."""
+    conf = toy_conf(tree, tmp_path, tmp_path / "unused", language="nl", systems="ssl scratch", amounts="10min")
+    result, exp = run_recipe("fillets", conf, tmp_path)
+    assert "test_other_speakers.tsv: no such split" in result.stdout + result.stderr
+    results = (exp / "results.md").read_text()
+    assert "| ssl_10min/greedy |" in results and "| scratch_10min/greedy |" in results and "| ssl_10min/2gram |" in results
+    assert "test CER %" in results and "test_other_speakers" not in results
+    assert json.loads((tmp_path / "data" / "prepare.json").read_text())["params"]["language"] == "nl"

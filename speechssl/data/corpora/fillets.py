@@ -42,7 +42,8 @@ both training and test): ``dev`` and ``test`` are held-out lines of ``m`` and ``
 ``m`` and ``v`` (this corpus's upper bound); ``train_10min`` a random ``train_minutes`` of it;
 ``train_unlabeled`` the audio of ``train_all_labeled`` plus the ``mv`` lines, without
 transcripts (pretraining); ``test_other_speakers`` every minor character: voices never in
-training. Audio becomes 16 kHz 16-bit flac under ``<output>/audio/<folder>/<id>.flac``.
+training. A release that voices only the two fish (the Dutch one: 1,606 lines, all ``m`` or
+``v``) has no ``test_other_speakers``; ``prepare.json`` says so (``splits_left_out``). Audio becomes 16 kHz 16-bit flac under ``<output>/audio/<folder>/<id>.flac``.
 """
 
 from __future__ import annotations
@@ -257,14 +258,17 @@ def split_recordings(recordings: list[Recording], seed: int, train_minutes: floa
     train = [r for g in groups for r in g]
     shuffled = rng.sample(train, len(train))
     ten_minutes, _ = _take_minutes(shuffled, train_minutes, lambda r: r.seconds)
-    return {
+    splits = {
         "train_unlabeled": train + [r for r in recordings if r.speaker == "mv"],
         "train_10min": sorted(ten_minutes, key=lambda r: r.path),
         "train_all_labeled": train,
         "dev": [r for g in dev for r in g],
         "test": [r for g in test for r in g],
-        "test_other_speakers": [r for r in recordings if r.speaker not in MAIN_SPEAKERS + ("mv",)],
     }
+    other_speakers = [r for r in recordings if r.speaker not in MAIN_SPEAKERS + ("mv",)]
+    if other_speakers:  # a release may voice the two fish alone (Dutch)
+        splits["test_other_speakers"] = other_speakers
+    return splits
 
 
 def prepare_fillets(
@@ -304,7 +308,12 @@ def prepare_fillets(
         r.seconds = utterance_of[converted[r.path]].seconds
 
     manifests = {}
-    for name, items in split_recordings(kept, seed, train_minutes, dev_minutes, test_minutes).items():
+    splits = split_recordings(kept, seed, train_minutes, dev_minutes, test_minutes)
+    left_out_splits = {}
+    if "test_other_speakers" not in splits:
+        left_out_splits["test_other_speakers"] = f"no minor character is voiced in {language!r}: every line is m's or v's"
+        log.warning("%s: no test_other_speakers split (%s)", output_dir, left_out_splits["test_other_speakers"])
+    for name, items in splits.items():
         utterances = [utterance_of[converted[r.path]] for r in items]
         if name == "train_unlabeled":
             utterances = [Utterance(u.path, u.num_samples) for u in utterances]
@@ -317,7 +326,7 @@ def prepare_fillets(
     kinds = [why.partition(":")[0] for _, why in skipped]
     left_out = Counter(kind if kind in LEFT_OUT else "unreadable audio" for kind in kinds)
     extra = {"speakers": dict(sorted(speakers.items())), "speaker_conflicts": conflicts,
-             "left_out": dict(sorted(left_out.items())),
+             "left_out": dict(sorted(left_out.items())), "splits_left_out": left_out_splits,
              "minutes": {name: round(60 * m.hours, 2) for name, m in manifests.items()}}
     return write_prepared(output_dir, manifests, params, skipped, dictionary_from=["train_all_labeled"], extra=extra)
 
