@@ -72,8 +72,8 @@ def load_all(batch: list[AudioInput], min_samples: int, failed: list[tuple[str, 
     for u in batch:
         try:
             loaded.append((u, load_checked(u.path, min_samples)))
-        except ValueError as error:
-            failed.append((str(u.path), str(error)))
+        except ValueError as error:  # the reason alone: the path is the pair's first item, as probe_inputs writes it
+            failed.append((str(u.path), str(error).removeprefix(f"{u.path}: ")))
     return loaded
 
 

@@ -149,11 +149,19 @@ def test_bad_files_are_named_and_the_rest_are_transcribed(synthetic_corpus, tmp_
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     empty = tmp_path / "empty.flac"
     soundfile.write(empty, np.zeros(0, dtype="float32"), 16000)
+    nan = tmp_path / "nan.wav"  # readable header, rejected only once loaded
+    soundfile.write(nan, np.full(16000, np.nan, dtype="float32"), 16000, subtype="FLOAT")
+    short = tmp_path / "short.wav"
+    soundfile.write(short, np.zeros(100, dtype="float32"), 16000)
     out = tmp_path / "out"
-    result = run_cli("transcribe", str(tmp_path / "model"), *map(str, good[:2]), str(corrupt), str(empty), str(good[2]),
+    bad = [corrupt, empty, nan, short]
+    result = run_cli("transcribe", str(tmp_path / "model"), *map(str, good[:2]), *map(str, bad), str(good[2]),
                      "--output-dir", str(out), "--format", "txt,json,srt,vtt,tsv", "--no-progress")
     assert result.returncode == 1
-    assert f"FAILED {corrupt}" in result.stderr and f"FAILED {empty}" in result.stderr
+    failed_lines = [line for line in result.stderr.splitlines() if line.startswith("FAILED ")]
+    assert sorted(line.split(": ")[0] for line in failed_lines) == sorted(f"FAILED {p}" for p in bad)
+    assert not any(f"{p}: {p}" in result.stderr for p in bad)  # each line names its file once
+    assert any("NaN" in line for line in failed_lines) and any("400-sample minimum" in line for line in failed_lines)
     for path in good:
         for fmt in ("txt", "json", "srt", "vtt", "tsv"):
             assert (out / f"{path.stem}.{fmt}").exists()
