@@ -6,7 +6,6 @@ reported by name and the rest go on. Each transcript is written as soon as it is
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +14,6 @@ from speechssl.audio import SAMPLE_RATE
 from speechssl.inference.inputs import length_batches, load_all, probe_inputs
 from speechssl.inference.transcribe import Transcriber, Transcript
 from speechssl.inference.transcript_writers import write_transcript
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,6 +62,4 @@ def transcribe_files(
             bar.update(u.samples / SAMPLE_RATE)
     finally:
         bar.close()
-    for path, reason in report.failed:
-        log.warning("failed %s: %s", path, reason)
-    return report
+    return report  # failures are in report.failed: every caller names them once, as extract_features's do

@@ -161,6 +161,7 @@ def test_bad_files_are_named_and_the_rest_are_transcribed(synthetic_corpus, tmp_
     failed_lines = [line for line in result.stderr.splitlines() if line.startswith("FAILED ")]
     assert sorted(line.split(": ")[0] for line in failed_lines) == sorted(f"FAILED {p}" for p in bad)
     assert not any(f"{p}: {p}" in result.stderr for p in bad)  # each line names its file once
+    assert all(sum(str(p) in line for line in result.stderr.splitlines()) == 1 for p in bad)  # in one line
     assert any("NaN" in line for line in failed_lines) and any("400-sample minimum" in line for line in failed_lines)
     for path in good:
         for fmt in ("txt", "json", "srt", "vtt", "tsv"):
