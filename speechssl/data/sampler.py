@@ -8,6 +8,10 @@ the same seed and takes every ``world_size``-th batch; when the count does not d
 largest batches are split in two until it does, so ranks are disjoint, cover everything and
 run the same number of steps. The state is (epoch, batches consumed): resume regenerates
 the epoch and skips what was consumed.
+
+``sorted_epochs`` keeps the first epochs' batches in order of length, shortest first (Deep Speech
+2's SortaGrad): a CTC model still on the all-blank plateau learns alignments most easily from
+short utterances, whose few frames leave little room for where each token sits.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class LengthBucketSampler:
         max_sample_size: longer utterances are cropped to this (counted at this size).
         min_sample_size: shorter utterances are skipped.
         max_batch_size: optional cap on utterances per batch.
+        sorted_epochs: epochs (from 0) whose batches run shortest first instead of shuffled.
     """
 
     def __init__(
@@ -40,6 +45,7 @@ class LengthBucketSampler:
         min_sample_size: int = 0,
         max_batch_size: int | None = None,
         shuffle: bool = True,
+        sorted_epochs: int = 0,
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
@@ -58,7 +64,7 @@ class LengthBucketSampler:
         self.indices = np.flatnonzero(keep)
         self.sizes = capped
         self.max_tokens, self.max_batch_size = max_tokens, max_batch_size
-        self.shuffle, self.seed = shuffle, seed
+        self.shuffle, self.sorted_epochs, self.seed = shuffle, sorted_epochs, seed
         self.rank, self.world_size = rank, world_size
         self.epoch, self.batches_done = 0, 0
         if len(self.indices) < world_size:
@@ -83,7 +89,7 @@ class LengthBucketSampler:
         if current:
             batches.append(current)
         batches = self._divisible(batches)
-        if self.shuffle:
+        if self.shuffle and epoch >= self.sorted_epochs:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 

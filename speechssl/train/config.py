@@ -55,6 +55,8 @@ class DataConfig:
     max_sample_size: int | None = 250_000  # longer utterances are randomly cropped (15.6 s); None: never
     min_sample_size: int = 32_000  # shorter utterances are skipped (2 s)
     max_batch_size: int | None = None
+    # training epochs whose batches run shortest first (SortaGrad; 0: every epoch shuffled)
+    sorted_epochs: int = 0
     num_workers: int = 1  # DataLoader processes reading audio
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # training batches only
 

@@ -106,6 +106,7 @@ def sampler_and_dataset(cfg: RunConfig, model_cfg, manifest_path: str, shuffle: 
         min_sample_size=d.min_sample_size if shuffle else 0,
         max_batch_size=d.max_batch_size,
         shuffle=shuffle,
+        sorted_epochs=d.sorted_epochs,
         seed=cfg.seed,
         rank=rank,
         world_size=world_size,

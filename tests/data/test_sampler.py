@@ -61,3 +61,17 @@ def test_mid_epoch_resume_is_exact():
     assert resumed.state_dict() == state
     with pytest.raises(ValueError, match="seed"):
         LengthBucketSampler(sizes, 800_000, seed=1).load_state_dict(state)
+
+
+def test_sorted_epochs_run_shortest_first_then_shuffle():
+    sizes = realistic_sizes(600)
+    sampler = LengthBucketSampler(sizes, 800_000, max_sample_size=250_000, sorted_epochs=2, seed=4)
+    shuffled = LengthBucketSampler(sizes, 800_000, max_sample_size=250_000, seed=4)
+    for epoch in (0, 1):
+        longest = [max(sampler.sizes[b]) for b in sampler.rank_batches(epoch)]
+        assert longest == sorted(longest)
+        # the same batches as a shuffled epoch, only in another order
+        assert sorted(map(sorted, sampler.rank_batches(epoch))) == sorted(map(sorted, shuffled.rank_batches(epoch)))
+    longest = [max(sampler.sizes[b]) for b in sampler.rank_batches(2)]
+    assert longest != sorted(longest)
+    assert sampler.rank_batches(2) == shuffled.rank_batches(2)
